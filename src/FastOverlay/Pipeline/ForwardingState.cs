@@ -1,0 +1,123 @@
+using FastOverlay.Ports;
+using FastOverlay.Tables;
+using FastOverlay.Wire;
+
+namespace FastOverlay.Pipeline;
+
+/// <summary>A pod's port on the node. The IP and MAC, when known, pin what the port may send.</summary>
+public sealed record PodAttachment(IPacketPort Port, Ipv4Address? Ip = null);
+
+/// <summary>
+/// Everything the data path reads, as one immutable version: routes, peers, their encap templates and the ports.
+/// The control plane builds a new version and swaps one reference; the forwarder reads it once per poll, so a
+/// burst never sees routes from one version and peers from another.
+/// </summary>
+public sealed class ForwardingState
+{
+    public const int UnderlayPort = 0;
+
+    private ForwardingState(NodeOptions node, RouteTable routes, PeerTable peers, EncapTemplate[] templates, IPacketPort?[] ports, uint[] portAddresses, long version)
+    {
+        Node = node;
+        Routes = routes;
+        Peers = peers;
+        Templates = templates;
+        Ports = ports;
+        PortAddresses = portAddresses;
+        Version = version;
+    }
+
+    public NodeOptions Node { get; }
+    public RouteTable Routes { get; }
+    public PeerTable Peers { get; }
+    public EncapTemplate[] Templates { get; }
+    /// <summary>Index 0 is the underlay; pod ports follow. A removed port leaves a null so ids stay stable.</summary>
+    public IPacketPort?[] Ports { get; }
+    /// <summary>The configured pod address per port (0 when the pod's address is learned, not configured).</summary>
+    public uint[] PortAddresses { get; }
+    public long Version { get; }
+
+    public int PortId(IPacketPort port) => Array.IndexOf(Ports, port);
+
+    /// <summary>
+    /// Builds a version from the whole desired state (reconcile, not apply events: a missed event can never
+    /// leave a stale route behind, flannel #2554). Unchanged routes keep their table chunks; ports keep their ids.
+    /// </summary>
+    public static ForwardingState Build(NodeOptions node, IPacketPort underlay, IReadOnlyList<PodAttachment> pods, IReadOnlyList<Peer> peers, IReadOnlyList<(Ipv4Prefix Prefix, RouteKind Kind)>? extraRoutes = null, ForwardingState? previous = null)
+    {
+        node.Validate();
+        var peerTable = new PeerTable(peers);
+        var templates = new EncapTemplate[peerTable.Count];
+        for (var i = 0; i < templates.Length; i++)
+        {
+            var peer = peerTable[i];
+            if (peer.Subnet.Overlaps(node.Subnet)) throw new ArgumentException($"peer {peer.Name}: subnet {peer.Subnet} overlaps this node's subnet {node.Subnet}");
+            if (peer.PublicIp == node.PublicIp) throw new ArgumentException($"peer {peer.Name}: public IP {peer.PublicIp} is this node's own");
+            for (var j = 0; j < i; j++)
+            {
+                if (peerTable[j].Subnet.Overlaps(peer.Subnet)) throw new ArgumentException($"peers {peerTable[j].Name} and {peer.Name}: subnets {peerTable[j].Subnet} and {peer.Subnet} overlap");
+            }
+            templates[i] = new EncapTemplate(node, peer);
+        }
+
+        var ports = AssignPorts(underlay, pods, previous);
+        var portAddresses = new uint[ports.Length];
+        var desired = new Dictionary<Ipv4Prefix, uint>
+        {
+            [node.Subnet] = RouteTarget.Encode(RouteKind.LocalSubnet),
+            [new Ipv4Prefix(node.GatewayIp, 32)] = RouteTarget.Encode(RouteKind.Local),
+            [new Ipv4Prefix(node.VtepIp, 32)] = RouteTarget.Encode(RouteKind.Local),
+        };
+        foreach (var pod in pods)
+        {
+            if (pod.Ip is not { } ip) continue;
+            if (!node.Subnet.Contains(ip.Value)) throw new ArgumentException($"pod on {pod.Port.Name}: address {ip} is outside the node subnet {node.Subnet}");
+            var id = Array.IndexOf(ports, pod.Port);
+            portAddresses[id] = ip.Value;
+            desired[new Ipv4Prefix(ip.Value, 32)] = RouteTarget.Encode(RouteKind.LocalPod, id);
+        }
+        for (var i = 0; i < peerTable.Count; i++)
+            desired[peerTable[i].Subnet] = RouteTarget.Encode(RouteKind.Peer, i);
+        if (extraRoutes is not null)
+        {
+            foreach (var (prefix, kind) in extraRoutes) desired.TryAdd(prefix, RouteTarget.Encode(kind));
+        }
+
+        var builder = new RouteTableBuilder(previous?.Routes ?? RouteTable.Empty);
+        foreach (var (prefix, _) in (previous?.Routes ?? RouteTable.Empty).Routes.ToArray())
+        {
+            if (!desired.ContainsKey(prefix)) builder.Remove(prefix);
+        }
+        var before = previous?.Routes ?? RouteTable.Empty;
+        foreach (var (prefix, value) in desired)
+        {
+            if (!before.TryGetRoute(prefix, out var old) || old != value) builder.Add(prefix, value);
+        }
+        return new ForwardingState(node, builder.Build(), peerTable, templates, ports, portAddresses, (previous?.Version ?? 0) + 1);
+    }
+
+    private static IPacketPort?[] AssignPorts(IPacketPort underlay, IReadOnlyList<PodAttachment> pods, ForwardingState? previous)
+    {
+        var slots = new List<IPacketPort?> { underlay };
+        if (previous is not null)
+        {
+            for (var i = 1; i < previous.Ports.Length; i++)
+            {
+                var old = previous.Ports[i];
+                var kept = false;
+                foreach (var pod in pods) kept |= ReferenceEquals(pod.Port, old);
+                slots.Add(kept ? old : null);
+            }
+        }
+        foreach (var pod in pods)
+        {
+            if (slots.Contains(pod.Port)) continue;
+            var free = slots.IndexOf(null);
+            if (free > 0) slots[free] = pod.Port;
+            else slots.Add(pod.Port);
+        }
+        if (slots.Count > ushort.MaxValue) throw new ArgumentException("too many ports");
+        while (slots.Count > 1 && slots[^1] is null) slots.RemoveAt(slots.Count - 1);
+        return [.. slots];
+    }
+}

@@ -1,0 +1,85 @@
+using System.Buffers.Binary;
+using FastOverlay.Wire;
+
+namespace FastOverlay.Pipeline.Stages;
+
+/// <summary>
+/// First stage for frames from the underlay: accept only VXLAN for this node (outer destination = our public IP,
+/// UDP to our port, I flag, our VNI) from a known peer, strip the outer 50 bytes (more with outer IPv4 options)
+/// and validate the inner frame as <see cref="EthernetInput"/> does for pod frames. The inner frame must be
+/// addressed to our VTEP MAC, as the kernel's flannel.1 only takes frames for its own MAC.
+/// </summary>
+internal sealed class VxlanDecap(NodeContext ctx)
+{
+    public void Run(PacketBurst burst)
+    {
+        var pool = ctx.Pool;
+        var node = ctx.Node;
+        var peers = ctx.State.Peers;
+        var tracer = ctx.Tracer;
+        for (var i = 0; i < burst.Count; i++)
+        {
+            var h = burst.Handles[i];
+            var frame = pool.Frame(h);
+            tracer?.Record(ctx.Name, TraceEvent.Receive, h, 0, (uint)frame.Length);
+            var reason = Decapsulate(node, frame, out var outerLength, out var source, out var vni);
+            if (reason == DropReason.None && peers.FindByPublicIp(source) < 0) reason = DropReason.UnknownPeer;
+            if (reason != DropReason.None)
+            {
+                burst.SetDrop(i, reason);
+                continue;
+            }
+            pool.Strip(h, outerLength);
+            pool.Meta(h).Flags |= PacketFlags.Decapsulated;
+            ctx.Tally.Add(Counter.Decapsulated);
+            tracer?.Record(ctx.Name, TraceEvent.Decapsulated, h, 0, source, node.PublicIp.Value, vni);
+
+            var inner = pool.Frame(h);
+            reason = Ethernet.Parse(inner, out var etherType, out var l3);
+            if (reason == DropReason.None && etherType != Ethernet.TypeIpv4) reason = DropReason.UnsupportedEtherType;
+            if (reason == DropReason.None && MacAddress.Read(inner) != node.VtepMac) reason = DropReason.InnerDstMacNotVtep;
+            uint destination = 0;
+            if (reason == DropReason.None) reason = EthernetInput.ClassifyIpv4(pool, h, inner, l3, out destination);
+            if (reason != DropReason.None)
+            {
+                burst.SetDrop(i, reason);
+                continue;
+            }
+            burst.Next[i] = NextStage.Ip4Input;
+            burst.L3Offset[i] = Ethernet.HeaderLength;
+            burst.Address[i] = destination;
+        }
+    }
+
+    /// <summary>Checks the outer headers; returns the number of bytes in front of the inner frame.</summary>
+    internal static DropReason Decapsulate(NodeOptions node, ReadOnlySpan<byte> frame, out int outerLength, out uint source, out uint vni)
+    {
+        outerLength = 0;
+        source = 0;
+        vni = 0;
+        var reason = Ethernet.Parse(frame, out var etherType, out var l3);
+        if (reason != DropReason.None) return reason;
+        if (etherType != Ethernet.TypeIpv4) return DropReason.NotVxlan;
+        var ip = frame[l3..];
+        reason = Ipv4Header.Validate(ip, out var ihl, out var totalLength);
+        if (reason != DropReason.None) return reason;
+        ip = ip[..totalLength];
+        if (Ipv4Header.Destination(ip) != node.PublicIp.Value || Ipv4Header.Protocol(ip) != Ipv4Header.ProtocolUdp) return DropReason.NotVxlan;
+        if (Ipv4Header.IsFragment(ip)) return DropReason.VxlanFragment;
+        var udp = ip[ihl..];
+        reason = UdpHeader.Validate(udp);
+        if (reason != DropReason.None) return reason;
+        if (UdpHeader.DestinationPort(udp) != node.VxlanPort) return DropReason.NotVxlan;
+        udp = udp[..UdpHeader.DatagramLength(udp)];
+        source = Ipv4Header.Source(ip);
+        // RFC 7348 s5: a zero checksum is accepted; a non-zero one that fails verification MUST be dropped.
+        if (BinaryPrimitives.ReadUInt16BigEndian(udp[6..]) != 0 && !UdpHeader.ChecksumAcceptable(source, Ipv4Header.Destination(ip), udp))
+            return DropReason.UdpMalformed;
+        reason = VxlanHeader.Parse(udp[UdpHeader.Length..], out vni);
+        if (reason != DropReason.None) return reason;
+        if (vni != node.Vni) return DropReason.UnknownVni;
+        outerLength = l3 + ihl + UdpHeader.Length + VxlanHeader.Length;
+        if (frame.Length - outerLength < Ethernet.HeaderLength) return DropReason.FrameTooShort;
+        return DropReason.None;
+    }
+}

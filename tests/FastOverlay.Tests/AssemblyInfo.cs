@@ -1,0 +1,1 @@
+namespace FastOverlay.Tests; internal static class AssemblyInfo { }
