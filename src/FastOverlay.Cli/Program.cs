@@ -1,1 +1,20 @@
-return 0;
+using System.CommandLine;
+using FastOverlay.Cli.Demo;
+
+namespace FastOverlay.Cli;
+
+public static class Program
+{
+    public static int Main(string[] args) => BuildCommand(Console.Out).Parse(args).Invoke();
+
+    internal static RootCommand BuildCommand(TextWriter output)
+    {
+        var root = new RootCommand("FastOverlay: a userspace VXLAN overlay data plane for Kubernetes pod networking, wire-compatible with flannel.");
+        var demo = DemoCommand.Create(output);
+        root.Subcommands.Add(demo);
+        // With no subcommand the program runs the demo, with the demo's options.
+        foreach (var option in demo.Options) root.Options.Add(option);
+        root.Action = demo.Action;
+        return root;
+    }
+}

@@ -74,7 +74,7 @@ internal sealed class TxQueues(NodeContext ctx)
         var handles = q.Handles.AsSpan(0, q.Count);
         if (ctx.Tracer is { } tracer)
         {
-            foreach (var h in handles) tracer.Record(ctx.Name, TraceEvent.Transmit, h, port, (uint)ctx.Pool.Meta(h).Length);
+            foreach (var h in handles) tracer.RecordFrame(ctx.Name, TraceEvent.Transmit, h, port, ctx.Pool.Frame(h));
         }
         var sent = _ports[port]!.Transmit(handles);
         ctx.Tally.Add(Counter.TxPackets, sent);

@@ -13,14 +13,7 @@ public sealed class SpscRing<T> where T : unmanaged
 {
     private readonly T[] _items;
     private readonly int _mask;
-    private Indices _indices;
-
-    [StructLayout(LayoutKind.Explicit, Size = 192)]
-    private struct Indices
-    {
-        [FieldOffset(64)] public long Head;   // next slot to read: written by the consumer
-        [FieldOffset(128)] public long Tail;  // next slot to write: written by the producer
-    }
+    private RingIndices _indices;
 
     public SpscRing(int capacity)
     {
@@ -65,4 +58,12 @@ public sealed class SpscRing<T> where T : unmanaged
         Volatile.Write(ref _indices.Head, head + n);
         return n;
     }
+}
+
+// Outside the generic ring: a struct nested in a generic type is generic and cannot have explicit layout.
+[StructLayout(LayoutKind.Explicit, Size = 192)]
+internal struct RingIndices
+{
+    [FieldOffset(64)] public long Head;   // next slot to read: written by the consumer
+    [FieldOffset(128)] public long Tail;  // next slot to write: written by the producer
 }

@@ -68,7 +68,7 @@ public sealed class ArpPendingQueue
             _address[slot] = address;
             _count[slot] = 0;
             _probes[slot] = 0;
-            _lastProbe[slot] = long.MinValue;
+            _lastProbe[slot] = now - RetransmitTicks; // due at once: the first packet triggers the first request
             _port[slot] = probePort;
             _used++;
         }

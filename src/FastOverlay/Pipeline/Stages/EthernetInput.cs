@@ -18,7 +18,7 @@ internal sealed class EthernetInput(NodeContext ctx)
         {
             var h = burst.Handles[i];
             var frame = pool.Frame(h);
-            tracer?.Record(ctx.Name, TraceEvent.Receive, h, pool.Meta(h).InPort, (uint)frame.Length);
+            tracer?.RecordFrame(ctx.Name, TraceEvent.Receive, h, pool.Meta(h).InPort, frame);
             var reason = Ethernet.Parse(frame, out var etherType, out var l3);
             if (reason != DropReason.None)
             {

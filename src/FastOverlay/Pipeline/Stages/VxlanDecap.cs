@@ -21,7 +21,7 @@ internal sealed class VxlanDecap(NodeContext ctx)
         {
             var h = burst.Handles[i];
             var frame = pool.Frame(h);
-            tracer?.Record(ctx.Name, TraceEvent.Receive, h, 0, (uint)frame.Length);
+            tracer?.RecordFrame(ctx.Name, TraceEvent.Receive, h, 0, frame);
             var reason = Decapsulate(node, frame, out var outerLength, out var source, out var vni);
             if (reason == DropReason.None && peers.FindByPublicIp(source) < 0) reason = DropReason.UnknownPeer;
             if (reason != DropReason.None)
