@@ -72,9 +72,10 @@ internal sealed class ArpInput(NodeContext ctx)
     private static bool Answers(NodeOptions node, uint target, uint sender)
     {
         if (target == node.GatewayIp) return true;
-        // Proxy ARP for the rest of the subnet, but never for the asker's own address (that is duplicate address
-        // detection, RFC 5227) nor for the subnet's network and broadcast addresses.
-        return node.ProxyArp && target != sender && node.Subnet.Contains(target) && target != node.Subnet.First && target != node.Subnet.Last;
+        // Proxy ARP for the rest of the subnet, but never for the asker's own address nor for an ARP probe
+        // (sender 0.0.0.0, RFC 5227 duplicate address detection: answering it would make every address look
+        // taken), nor for the subnet's network and broadcast addresses.
+        return node.ProxyArp && sender != 0 && target != sender && node.Subnet.Contains(target) && target != node.Subnet.First && target != node.Subnet.Last;
     }
 
     /// <summary>A configured pod's address is pinned to its port: another port may not claim it.</summary>
