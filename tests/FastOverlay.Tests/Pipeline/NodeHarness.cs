@@ -42,7 +42,7 @@ internal sealed class NodeHarness
         {
             var (nodeEnd, podEnd) = RingPort.CreatePair($"veth{i}", $"pod{i}", 4096);
             PodPorts[i] = podEnd;
-            Attachments.Add(new PodAttachment(nodeEnd, configurePodIps ? PodIp(i) : null));
+            Attachments.Add(new PodAttachment(nodeEnd, configurePodIps ? PodAddress(i) : null));
         }
         Peers = peers ?? [PeerB];
         Node = new NodeForwarder(Pool, ForwardingState.Build(Options, underlayNode, Attachments, Peers), Clock);
@@ -59,6 +59,8 @@ internal sealed class NodeHarness
     public IReadOnlyList<Peer> Peers { get; }
 
     public static Ipv4Address PodIp(int i) => new(Subnet.Address + 2 + (uint)i);
+    public Ipv4Address PodAddress(int i) => new(Options.Subnet.Address + 2 + (uint)i);
+    public MacAddress PodMacAddress(int i) => new(0x0A58_0000_0000UL | PodAddress(i).Value);
     public static MacAddress PodMac(int i) => new(0x0A58_0000_0000UL | PodIp(i).Value);
 
     public void Republish(IReadOnlyList<Peer> peers) => Node.Publish(ForwardingState.Build(Options, UnderlayNodeEnd, Attachments, peers, previous: Node.State));
@@ -68,7 +70,7 @@ internal sealed class NodeHarness
     {
         for (var i = 0; i < PodPorts.Length; i++)
         {
-            Inject(i, ArpFrame(ArpPacket.OpRequest, PodMac(i), PodIp(i).Value, Options.GatewayIp, MacAddress.Broadcast));
+            Inject(i, ArpFrame(ArpPacket.OpRequest, PodMacAddress(i), PodAddress(i).Value, Options.GatewayIp, MacAddress.Broadcast));
             Node.Poll();
             Drain(i);
         }
