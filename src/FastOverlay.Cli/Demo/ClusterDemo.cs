@@ -114,5 +114,4 @@ internal static class Formatting
         ? (perSecond / 1e6).ToString("0.00", CultureInfo.InvariantCulture) + " Mpps"
         : (perSecond / 1e3).ToString("0.0", CultureInfo.InvariantCulture) + " kpps";
 
-    public static string Seconds(Stopwatch sw) => sw.Elapsed.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture);
 }
