@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FastOverlay.Cli.Bench;
 using FastOverlay.Cli.Demo;
 
 namespace FastOverlay.Cli;
@@ -12,6 +13,7 @@ public static class Program
         var root = new RootCommand("FastOverlay: a userspace VXLAN overlay data plane for Kubernetes pod networking, wire-compatible with flannel.");
         var demo = DemoCommand.Create(output);
         root.Subcommands.Add(demo);
+        root.Subcommands.Add(BenchCommand.Create(output));
         // With no subcommand the program runs the demo, with the demo's options.
         foreach (var option in demo.Options) root.Options.Add(option);
         root.Action = demo.Action;
