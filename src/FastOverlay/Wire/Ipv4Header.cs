@@ -114,6 +114,6 @@ public static class Ipv4Header
         BinaryPrimitives.WriteUInt16BigEndian(ip[10..], InternetChecksum.Compute(ip[..MinLength]));
     }
 
-    /// <summary>Martian sources a router must not forward (RFC 1812 s5.3.7): 0/8, multicast, class E, broadcast.</summary>
-    public static bool IsMartianSource(uint source) => (source >> 24) == 0 || (source >> 28) >= 0xE;
+    /// <summary>Martian sources a router must not forward (RFC 1812 s5.3.7): 0/8, 127/8, multicast, class E, broadcast.</summary>
+    public static bool IsMartianSource(uint source) => (source >> 24) is 0 or 127 || (source >> 28) >= 0xE;
 }
