@@ -330,6 +330,7 @@ public class Ipv4HeaderTests
     [InlineData(0xEFFF_FFFFu, true)]  // 239.255.255.255
     [InlineData(0xF000_0000u, true)]  // 240.0.0.0 (class E)
     [InlineData(0xFFFF_FFFFu, true)]  // broadcast
+    [InlineData(0x7F00_0001u, true)]  // 127.0.0.1 (loopback, RFC 1812 s5.3.7)
     [InlineData(Addr.Pod1, false)]
     [InlineData(Addr.Node1, false)]
     [InlineData(0x0100_0000u, false)] // 1.0.0.0
