@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace FastOverlay.Wire;
 
@@ -71,8 +72,19 @@ public static class Ipv4Header
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool HeaderChecksumValid(ReadOnlySpan<byte> ip, int headerLength) =>
-        InternetChecksum.FoldToNetworkOrder(InternetChecksum.Add(ip[..headerLength])) == 0xFFFF;
+    public static bool HeaderChecksumValid(ReadOnlySpan<byte> ip, int headerLength)
+    {
+        if (headerLength == MinLength && ip.Length >= MinLength)
+        {
+            // The common header without options: three loads instead of the general loop.
+            ref var p = ref MemoryMarshal.GetReference(ip);
+            var a = Unsafe.ReadUnaligned<ulong>(ref p);
+            var b = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, 8));
+            ulong sum = (a & 0xFFFF_FFFF) + (a >> 32) + (b & 0xFFFF_FFFF) + (b >> 32) + Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref p, 16));
+            return InternetChecksum.FoldToNetworkOrder(sum) == 0xFFFF;
+        }
+        return InternetChecksum.FoldToNetworkOrder(InternetChecksum.Add(ip[..headerLength])) == 0xFFFF;
+    }
 
     /// <summary>Recomputes the header checksum from scratch (for headers this node builds).</summary>
     public static void UpdateChecksum(Span<byte> ip)
