@@ -43,9 +43,9 @@ internal static class BenchCommand
     public static Result Measure(BenchPath path, int burst, int size, int routes, TimeSpan duration, long fixedPackets = 0)
     {
         var bench = new PathBench(path, burst, size, routes);
-        // Warm-up until tiered compilation has produced optimized code for the loop (a fixed amount of work
-        // when counting instructions, so two runs differ only by the measured packets).
-        if (fixedPackets > 0) bench.Run(2_000_000);
+        // Warm-up until tiered compilation has produced optimized code for the loop (with --packets, as many
+        // packets as will be measured, up to 2M, so a fixed-work run stays deterministic).
+        if (fixedPackets > 0) bench.Run(Math.Min(fixedPackets, 2_000_000));
         else
         {
             var warmUntil = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 2;
