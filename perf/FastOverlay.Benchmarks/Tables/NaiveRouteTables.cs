@@ -58,7 +58,7 @@ internal static class RouteSets
         while (routes.Count < count)
         {
             var length = random.Next(100) < 3 ? random.Next(25, 33) : random.Next(16, 25);
-            var prefix = new Ipv4Prefix((uint)random.Next(11 << 24, 224 << 24), length);
+            var prefix = new Ipv4Prefix((uint)random.NextInt64(11L << 24, 224L << 24), length);
             routes.TryAdd(prefix, (uint)routes.Count % 0xFF_FFFF);
         }
         return routes.Select(kv => (kv.Key, kv.Value)).ToArray();

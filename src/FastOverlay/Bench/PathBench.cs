@@ -135,7 +135,7 @@ public sealed class PathBench
         while (routes.Count < count)
         {
             var length = random.Next(16, 25);
-            var address = (uint)random.Next(11 << 24, 224 << 24);
+            var address = (uint)random.NextInt64(11L << 24, 224L << 24);
             var prefix = new Ipv4Prefix(address, length);
             if (seen.Add(prefix)) routes.Add((prefix, RouteKind.Blackhole));
         }
