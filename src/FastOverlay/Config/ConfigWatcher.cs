@@ -54,6 +54,7 @@ public sealed class ConfigWatcher : IDisposable
     /// <summary>Reload now, without waiting for the debounce (SIGHUP), even if the bytes did not change.</summary>
     public void ForceReload()
     {
+        if (_stopping) return;
         _forced = true;
         _wake.Set();
     }
@@ -116,11 +117,15 @@ public sealed class ConfigWatcher : IDisposable
         }
     }
 
+    /// <summary>
+    /// Stops the thread. The wake event is left to the GC rather than disposed: a signal handler may still call
+    /// <see cref="ForceReload"/> while the process shuts down, and Set on a live slim event is always safe.
+    /// </summary>
     public void Dispose()
     {
+        if (_stopping) return;
         _stopping = true;
         _wake.Set();
         _thread?.Join();
-        _wake.Dispose();
     }
 }

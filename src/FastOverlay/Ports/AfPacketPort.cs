@@ -43,6 +43,8 @@ public sealed unsafe class AfPacketPort : ISocketPort
     private readonly TpacketV3Ring _ring;
     private readonly MessageBatch _tx;
     private readonly bool _filterOutgoing;
+    // Statistics are read from another thread than the forwarder's; this keeps them off a closed (or reused) fd.
+    private readonly object _closeGate = new();
     private int _fd;
 
     public AfPacketPort(string interfaceName, PacketPool pool, AfPacketOptions? options = null)
@@ -208,20 +210,26 @@ public sealed unsafe class AfPacketPort : ISocketPort
 
     public void RefreshKernelStatistics()
     {
-        if (_fd < 0) return;
-        TpacketStatsV3 stats;
-        var length = (uint)sizeof(TpacketStatsV3);
-        if (LibC.GetSockOpt(_fd, Linux.SolPacket, Linux.PacketStatistics, &stats, &length) == 0) Counters.AddKernelDrops(stats.Drops);
+        lock (_closeGate)
+        {
+            if (_fd < 0) return;
+            TpacketStatsV3 stats;
+            var length = (uint)sizeof(TpacketStatsV3);
+            if (LibC.GetSockOpt(_fd, Linux.SolPacket, Linux.PacketStatistics, &stats, &length) == 0) Counters.AddKernelDrops(stats.Drops);
+        }
     }
 
     /// <summary>Closes the socket (the kernel drops the promiscuous membership with it) and unmaps the ring.</summary>
     public void Dispose()
     {
-        if (_fd < 0) return;
         RefreshKernelStatistics();
-        Fd.Close(ref _fd);
-        _ring.Dispose();
-        _tx.Dispose();
+        lock (_closeGate)
+        {
+            if (_fd < 0) return;
+            Fd.Close(ref _fd);
+            _ring.Dispose();
+            _tx.Dispose();
+        }
     }
 
     public override string ToString() => $"af_packet:{Name}";

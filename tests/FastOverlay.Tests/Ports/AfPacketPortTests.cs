@@ -161,6 +161,32 @@ public sealed class AfPacketPortTests
         Assert.Contains(received, f => f[23] == Ipv4Header.ProtocolUdp);
     }
 
+    [SkippableFact]
+    public void A_deleted_interface_does_not_make_the_idle_poll_spin()
+    {
+        Skip.If(TestNamespace.Unavailable() is not null, TestNamespace.Unavailable());
+        using var ns = new TestNamespace("af");
+        ns.AddVeth("node0", "pod0");
+        var pool = new PacketPool(64);
+        using var port = ns.Enter(() => new AfPacketPort("node0", pool));
+        using var poller = new PortPoller();
+        poller.Set([port]);
+
+        ns.Ip("link del node0");
+        poller.Wait(100);
+        var sleep = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(0, poller.Wait(100));
+        Assert.True(sleep.ElapsedMilliseconds >= 80, $"poll returned after {sleep.ElapsedMilliseconds} ms");
+        Assert.Equal(1, poller.Errors);
+        Assert.Equal(Errno.ENetDown, poller.LastError);
+
+        Assert.Equal(0, port.Receive(new int[8]));
+        var handles = PortDriver.Load(pool, [PortDriver.Frame(1)]);
+        Assert.Equal(1, port.Transmit(handles));
+        Assert.Equal(1, port.Counters.TxErrors);
+        Assert.Equal(0, pool.InUse);
+    }
+
     [Fact]
     public void A_missing_interface_is_named_in_the_error()
     {

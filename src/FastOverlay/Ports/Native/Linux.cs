@@ -20,6 +20,7 @@ internal static class Linux
     public const int IpProtoUdp = 17;
 
     public const int SolSocket = 1;
+    public const int SoError = 4;
     public const int SoSndBuf = 7;
     public const int SoRcvBuf = 8;
     /// <summary>The FORCE variants ignore net.core.[rw]mem_max; they need CAP_NET_ADMIN.</summary>
@@ -58,6 +59,7 @@ internal static class Linux
     public const int MsgTrunc = 0x20;
 
     public const short PollIn = 0x001;
+    public const short PollErr = 0x008;
 
     public const int ProtRead = 1;
     public const int ProtWrite = 2;
