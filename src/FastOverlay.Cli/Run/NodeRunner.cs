@@ -19,7 +19,7 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error)
 
     private readonly ManualResetEventSlim _stop = new();
 
-    public int Run(string configPath, double statsSeconds, int poolBuffers)
+    public int Run(string configPath, double statsSeconds, int poolBuffers, IPortFactory ports)
     {
         var interfaces = new SysfsInterfaceCatalog();
         OverlayConfig config;
@@ -38,7 +38,7 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error)
         NodeController controller;
         try
         {
-            controller = NodeController.Start(config, new SocketPortFactory(), poolBuffers);
+            controller = NodeController.Start(config, ports, poolBuffers);
         }
         catch (IOException e)
         {
