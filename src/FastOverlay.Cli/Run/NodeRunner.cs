@@ -75,7 +75,7 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error)
             loop.Stop();
             if (loop.Failure is not null) return Fail(loop, controller);
             controller.Forwarder.Drain();
-            printer.PrintFinal(Stopwatch.GetElapsedTime(started));
+            printer.PrintFinal(Stopwatch.GetElapsedTime(started), loop.Sleeps);
         }
         // Ports are closed now; every buffer must be back in the pool.
         var leaked = controller.Pool.InUse;
