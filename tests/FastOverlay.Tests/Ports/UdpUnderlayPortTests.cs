@@ -109,7 +109,10 @@ public sealed class UdpUnderlayPortTests
             inner.CopyTo(frame, EncapTemplate.Length);
             VxlanEncap.WriteOuter(frame, template, 50000);
             return frame;
-        });
+        }).ToList();
+        // The encap writes the inner Ethernet header from the template too: what leaves is the frame from the
+        // VXLAN header on.
+        payloads = frames.Select(f => f[(EncapTemplate.OffsetVxlan)..]).ToList();
         PortDriver.TransmitAll(underlay, pool, frames);
 
         var buffer = new byte[4096];
@@ -139,6 +142,7 @@ public sealed class UdpUnderlayPortTests
         var frame = new byte[EncapTemplate.Length + inner.Length];
         inner.CopyTo(frame, EncapTemplate.Length);
         VxlanEncap.WriteOuter(frame, template, 50000);
+        inner = frame[EncapTemplate.Length..]; // the inner Ethernet header now comes from the template
         PortDriver.TransmitAll(a, pool, [frame]);
         var received = PortDriver.Receive(b, pool, 1, Timeout);
 
