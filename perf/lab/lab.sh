@@ -191,13 +191,13 @@ cmd_up() {
     die "$DLL not found: build it (dotnet build -c Release src/FastOverlay.Cli) or set FASTOVERLAY_DLL"
   fi
   [ ! -e "$S" ] && ! ip netns list | grep -q "^$P-" || die "a lab with prefix $P exists already (lab.sh down first)"
-  echo "LAB_PREFIX=$P"
-  mkdir -p "$S"
-  echo "$MODE" > "$S/mode"
   # Whatever stops `up` half way (a failed command, die, Ctrl-C, kill) removes the partial lab.
   UP_DONE=0
   trap 'if [ "$UP_DONE" = 0 ]; then echo "lab.sh: up failed; removing the partial lab" >&2; cmd_down >&2; fi' EXIT
   trap 'exit 130' INT TERM HUP
+  echo "LAB_PREFIX=$P"
+  mkdir -p "$S"
+  echo "$MODE" > "$S/mode"
 
   new_ns "$NS_N1"; new_ns "$NS_N2"
   ip link add "$U1" netns "$NS_N1" type veth peer name "$U2" netns "$NS_N2"
