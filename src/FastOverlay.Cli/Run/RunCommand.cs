@@ -1,0 +1,24 @@
+using System.CommandLine;
+
+namespace FastOverlay.Cli.Run;
+
+/// <summary>`fastoverlay run --config FILE`: one node's data plane on real interfaces until SIGINT or SIGTERM.</summary>
+internal static class RunCommand
+{
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var config = new Option<FileInfo>("--config") { Description = "The node's configuration: flannel's net-conf.json plus Node and Peers", Required = true };
+        var stats = new Option<double>("--stats") { Description = "Print counters every this many seconds (0: only at exit)", DefaultValueFactory = _ => 0 };
+        var buffers = new Option<int>("--pool-buffers") { Description = "Packet buffers of 2 KiB each", DefaultValueFactory = _ => 16384 };
+        var command = new Command("run", "Run one node on real interfaces: pods on AF_PACKET veth ports, VXLAN over a UDP socket on PublicIP:Port. Prints 'ready' once forwarding; SIGHUP reloads the config now")
+        {
+            config, stats, buffers,
+        };
+        command.SetAction(result =>
+        {
+            var runner = new NodeRunner(output, error);
+            return runner.Run(result.GetValue(config)!.FullName, result.GetValue(stats), result.GetValue(buffers));
+        });
+        return command;
+    }
+}
