@@ -23,7 +23,7 @@ usage: lab.sh up MODE [--no-start]   MODE = kernel | fastoverlay | mixed; prints
        lab.sh down                   remove the lab named by LAB_PREFIX (or the only lab there is)
        lab.sh status                 list labs, their namespaces, addresses and FastOverlay processes
        lab.sh exec NAME CMD...       run CMD in namespace NAME = n1 | n2 | p11 | p12 | p21 | p22
-       lab.sh start N | stop N       start / stop (SIGINT, final counters to the log) FastOverlay on node N
+       lab.sh start N | stop N       start / stop (SIGTERM, final counters to the log) FastOverlay on node N
        lab.sh env                    print the lab's names and paths as shell variables
 environment:
   LAB_PREFIX          run prefix, [a-z][a-z0-9]{1,9}; default fo<pid of this script>
@@ -171,11 +171,12 @@ start_node() {
   echo "node$n: fastoverlay pid $pid ready (log $log)"
 }
 
-stop_node() {   # SIGINT: FastOverlay prints its final counters to the log
+stop_node() {   # SIGTERM: FastOverlay prints its final counters to the log
   local n=$1 pid i
   [ -f "$S/node$n.pid" ] || return 0
   pid=$(cat "$S/node$n.pid")
-  if kill -INT "$pid" 2>/dev/null; then
+  # Not SIGINT: a background job of a non-interactive shell starts with SIGINT ignored, and stays deaf to it.
+  if kill -TERM "$pid" 2>/dev/null; then
     for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   fi

@@ -88,7 +88,7 @@ internal sealed class LabRun : IDisposable
         return p;
     }
 
-    /// <summary>Stops FastOverlay on a node with SIGINT and returns its whole log (the final counters are at the end).</summary>
+    /// <summary>Stops FastOverlay on a node with SIGTERM and returns its whole log (the final counters are at the end).</summary>
     public string StopNode(int node)
     {
         var r = Script(TimeSpan.FromSeconds(30), "stop", node.ToString(CultureInfo.InvariantCulture));
@@ -105,6 +105,8 @@ internal sealed class LabRun : IDisposable
         foreach (var p in _spawned) p.Dispose();
         for (var node = 1; node <= 2; node++)
         {
+            // Stopped first, so the log shows its final counters: the first thing to read when a test failed.
+            if (FastOverlayRunning(node)) Script(TimeSpan.FromSeconds(30), "stop", node.ToString(CultureInfo.InvariantCulture));
             var log = NodeLog(node);
             if (log.Length > 0) WriteLine($"--- node{node} fastoverlay log ---\n{Tail(log, 6000)}");
         }
