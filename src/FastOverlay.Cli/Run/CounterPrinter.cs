@@ -37,12 +37,13 @@ internal sealed class CounterPrinter(TextWriter output, NodeController controlle
         (_lastRx, _lastTx, _lastTime) = (rx, tx, elapsed);
     }
 
-    public void PrintFinal(TimeSpan elapsed)
+    public void PrintFinal(TimeSpan elapsed, long sleeps)
     {
         var forwarder = controller.Forwarder;
         var c = forwarder.Counters;
         output.WriteLine(Invariant($"final counters of {forwarder.Name} after {elapsed.TotalSeconds:0.0} s"));
         foreach (var counter in Enum.GetValues<Counter>()) output.WriteLine(Invariant($"  {counter,-22} {c[counter],14}"));
+        output.WriteLine(Invariant($"  {"IdleSleeps",-22} {sleeps,14}"));
         foreach (var (reason, count) in c.NonZeroDrops()) output.WriteLine(Invariant($"  drop {reason,-22} {count,9}  {DropReasons.Describe(reason)}"));
         foreach (var port in controller.Ports)
         {

@@ -19,7 +19,7 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error)
 
     private readonly ManualResetEventSlim _stop = new();
 
-    public int Run(string configPath, double statsSeconds, int poolBuffers)
+    public int Run(string configPath, double statsSeconds, int poolBuffers, IPortFactory ports)
     {
         var interfaces = new SysfsInterfaceCatalog();
         OverlayConfig config;
@@ -38,7 +38,7 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error)
         NodeController controller;
         try
         {
-            controller = NodeController.Start(config, new SocketPortFactory(), poolBuffers);
+            controller = NodeController.Start(config, ports, poolBuffers);
         }
         catch (IOException e)
         {
@@ -75,7 +75,7 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error)
             loop.Stop();
             if (loop.Failure is not null) return Fail(loop, controller);
             controller.Forwarder.Drain();
-            printer.PrintFinal(Stopwatch.GetElapsedTime(started));
+            printer.PrintFinal(Stopwatch.GetElapsedTime(started), loop.Sleeps);
         }
         // Ports are closed now; every buffer must be back in the pool.
         var leaked = controller.Pool.InUse;

@@ -30,6 +30,7 @@ public sealed class ForwarderLoop : IDisposable
     private readonly ManualResetEventSlim _polling = new();
     private readonly Thread _thread;
     private volatile bool _stop;
+    private long _sleeps;
 
     public ForwarderLoop(NodeController controller, IdleOptions? idle = null)
     {
@@ -41,7 +42,7 @@ public sealed class ForwarderLoop : IDisposable
     /// <summary>Set when the loop died of an exception (a bug: the data path does not throw on bad input).</summary>
     public Exception? Failure { get; private set; }
     /// <summary>How many times the thread slept in poll(2).</summary>
-    public long Sleeps { get; private set; }
+    public long Sleeps => Volatile.Read(ref _sleeps);
 
     public void Start() => _thread.Start();
 
@@ -79,7 +80,7 @@ public sealed class ForwarderLoop : IDisposable
                 var now = Stopwatch.GetTimestamp();
                 if (idleSince == 0) idleSince = now;
                 if (now - idleSince < spinTicks) continue;
-                Sleeps++;
+                Volatile.Write(ref _sleeps, _sleeps + 1);
                 poller.Wait(_idle.SleepMilliseconds);
             }
         }

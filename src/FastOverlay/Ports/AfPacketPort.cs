@@ -7,14 +7,25 @@ using FastOverlay.Wire;
 
 namespace FastOverlay.Ports;
 
+/// <summary>Which PACKET_MMAP receive ring layout a port uses.</summary>
+public enum PacketRingVersion
+{
+    /// <summary>Fixed 2 KiB slots, each handed over as soon as it is filled: no added latency.</summary>
+    V2,
+    /// <summary>Variable-size packets in blocks handed over when full or after the block timeout.</summary>
+    V3,
+}
+
 /// <summary>Ring geometry and batch size of an <see cref="AfPacketPort"/>.</summary>
 public sealed record AfPacketOptions
 {
-    /// <summary>Bytes per ring block: a multiple of the page size. 64 KiB holds ~40 full-size or ~600 small frames.</summary>
+    public PacketRingVersion Ring { get; init; } = PacketRingVersion.V2;
+    /// <summary>Bytes per ring block: a multiple of the page size. In V3 64 KiB holds ~40 full-size or ~600 small frames; in V2, 32 slots.</summary>
     public int BlockSize { get; init; } = 64 * 1024;
+    /// <summary>32 blocks of 64 KiB: 2 MiB per port, 1024 slots in V2.</summary>
     public int BlockCount { get; init; } = 32;
     /// <summary>
-    /// How long the kernel keeps a partly filled block before handing it over (TPACKET_V3's retire timer). It is
+    /// V3 only: how long the kernel keeps a partly filled block before handing it over (the retire timer). It is
     /// the added latency of a lone packet, so it is as short as the kernel allows.
     /// </summary>
     public int BlockTimeoutMilliseconds { get; init; } = 1;
@@ -26,8 +37,10 @@ public sealed record AfPacketOptions
 
 /// <summary>
 /// An AF_PACKET socket on one interface (the host end of a pod's veth, or a NIC): whole Ethernet frames in and
-/// out. Receive reads a TPACKET_V3 ring mapped into our memory (no system call while frames keep coming) and
+/// out. Receive reads a PACKET_MMAP ring mapped into our memory (no system call while frames keep coming) and
 /// copies each frame into a buffer of the forwarder's pool; transmit hands a burst to one sendmmsg call.
+/// The ring is TPACKET_V2 by default: V3's block hand-over adds up to its block timeout (1 ms at least) to
+/// every packet that arrives when the pod is not busy, which a ping shows at once (see AfPacketOptions).
 ///
 /// Set up as packet(7) describes: created with protocol 0 so that nothing is queued before the ring exists, then
 /// bound with ETH_P_ALL. PACKET_IGNORE_OUTGOING (Linux 4.20) keeps our own sends, and anything else the host
@@ -37,10 +50,10 @@ public sealed record AfPacketOptions
 public sealed unsafe class AfPacketPort : ISocketPort
 {
     private const byte PacketOutgoing = 4;
-    private static readonly int SockAddrLlOffset = (sizeof(Tpacket3Hdr) + 15) & ~15;
 
     private readonly PacketPool _pool;
-    private readonly TpacketV3Ring _ring;
+    private readonly TpacketV2Ring? _ringV2;
+    private readonly TpacketV3Ring? _ringV3;
     private readonly MessageBatch _tx;
     private readonly bool _filterOutgoing;
     // Statistics are read from another thread than the forwarder's; this keeps them off a closed (or reused) fd.
@@ -61,12 +74,14 @@ public sealed unsafe class AfPacketPort : ISocketPort
         if (_fd < 0) throw Errno.Error("socket(AF_PACKET)", target);
         try
         {
-            Fd.SetOption(_fd, Linux.SolPacket, Linux.PacketVersion, Linux.TpacketV3, "setsockopt(PACKET_VERSION, TPACKET_V3)", target);
+            var v2 = options.Ring == PacketRingVersion.V2;
+            Fd.SetOption(_fd, Linux.SolPacket, Linux.PacketVersion, v2 ? Linux.TpacketV2 : Linux.TpacketV3, $"setsockopt(PACKET_VERSION, TPACKET_{options.Ring})", target);
             _filterOutgoing = !Fd.TrySetOption(_fd, Linux.SolPacket, Linux.PacketIgnoreOutgoing, 1);
             // Skipping the qdisc saves a lock per frame; a veth has no queue to skip anyway. Optional.
             Fd.TrySetOption(_fd, Linux.SolPacket, Linux.PacketQdiscBypass, 1);
             Fd.SetBuffer(_fd, receive: false, options.SendBufferBytes);
-            _ring = TpacketV3Ring.Create(_fd, options.BlockSize, options.BlockCount, options.BlockTimeoutMilliseconds, target);
+            if (v2) _ringV2 = TpacketV2Ring.Create(_fd, options.BlockSize, options.BlockCount, target);
+            else _ringV3 = TpacketV3Ring.Create(_fd, options.BlockSize, options.BlockCount, options.BlockTimeoutMilliseconds, target);
 
             var address = new SockAddrLl { Family = Linux.AfPacket, ProtocolBigEndian = Fd.Htons(Linux.EthPAll), IfIndex = InterfaceIndex };
             if (LibC.Bind(_fd, &address, (uint)sizeof(SockAddrLl)) != 0) throw Errno.Error("bind(AF_PACKET)", target);
@@ -76,7 +91,8 @@ public sealed unsafe class AfPacketPort : ISocketPort
         }
         catch
         {
-            _ring?.Dispose();
+            _ringV2?.Dispose();
+            _ringV3?.Dispose();
             Fd.Close(ref _fd);
             throw;
         }
@@ -91,30 +107,31 @@ public sealed unsafe class AfPacketPort : ISocketPort
     {
         if (_fd < 0) return 0;
         var pool = _pool;
-        var ring = _ring;
+        var v2 = _ringV2;
+        var v3 = _ringV3;
         var n = 0;
         long bytes = 0;
         long tooLong = 0;
         while (n < handles.Length)
         {
-            var header = ring.Current();
-            if (header == null) break;
-            var status = header->Status;
-            if (_filterOutgoing && ((byte*)header)[SockAddrLlOffset + 10] == PacketOutgoing)
+            // One predictable branch per frame rather than an interface call: the port's ring never changes.
+            RxFrame f;
+            if (!(v2 is not null ? v2.TryPeek(out f) : v3!.TryPeek(out f))) break;
+            var snap = f.Snap;
+            // The kernel never hands over an Ethernet frame shorter than its header (eth_type_trans pulls 14 bytes).
+            var vlan = (f.Status & Linux.TpStatusVlanValid) != 0 && snap >= Ethernet.HeaderLength;
+            var length = vlan ? snap + Ethernet.VlanTagLength : snap;
+            if (_filterOutgoing && f.PacketType == PacketOutgoing)
             {
-                ring.Advance();
+                Advance(v2, v3);
                 continue;
             }
-            var snap = (int)header->SnapLength;
-            // The kernel never hands over an Ethernet frame shorter than its header (eth_type_trans pulls 14 bytes).
-            var vlan = (status & Linux.TpStatusVlanValid) != 0 && snap >= Ethernet.HeaderLength;
-            var length = vlan ? snap + Ethernet.VlanTagLength : snap;
-            // A snapshot shorter than the wire length means the frame did not fit the ring's block (a GSO
+            // A snapshot shorter than the wire length means the frame did not fit its ring slot (a GSO
             // super-frame from a pod with TSO on); a frame longer than a buffer cannot be forwarded either.
-            if (snap < header->Length || length > PacketPool.MaxFrameLength)
+            if (snap < f.Length || length > PacketPool.MaxFrameLength)
             {
                 tooLong++;
-                ring.Advance();
+                Advance(v2, v3);
                 continue;
             }
             var h = pool.Allocate();
@@ -124,18 +141,25 @@ public sealed unsafe class AfPacketPort : ISocketPort
                 Counters.RxNoBufferOnce();
                 break;
             }
-            var source = new ReadOnlySpan<byte>((byte*)header + header->MacOffset, snap);
+            var source = new ReadOnlySpan<byte>(f.Mac, snap);
             var frame = pool.WritableFrame(h)[..length];
-            if (vlan) CopyWithVlanTag(source, frame, header, status);
+            if (vlan) CopyWithVlanTag(source, frame, f);
             else source.CopyTo(frame);
             pool.SetLength(h, length);
-            if ((status & Linux.TpStatusCsumNotReady) != 0) PartialChecksum.Complete(frame);
+            if ((f.Status & Linux.TpStatusCsumNotReady) != 0) PartialChecksum.Complete(frame);
             handles[n++] = h;
             bytes += length;
-            ring.Advance();
+            Advance(v2, v3);
         }
         Counters.AddReceive(n, bytes, tooLong);
         return n;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Advance(TpacketV2Ring? v2, TpacketV3Ring? v3)
+    {
+        if (v2 is not null) v2.Advance();
+        else v3!.Advance();
     }
 
     /// <summary>
@@ -143,12 +167,12 @@ public sealed unsafe class AfPacketPort : ISocketPort
     /// pipeline sees the frame as it was on the wire.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void CopyWithVlanTag(ReadOnlySpan<byte> source, Span<byte> frame, Tpacket3Hdr* header, uint status)
+    private static void CopyWithVlanTag(ReadOnlySpan<byte> source, Span<byte> frame, in RxFrame f)
     {
         source[..12].CopyTo(frame);
-        var tpid = (status & Linux.TpStatusVlanTpidValid) != 0 ? header->VlanTpid : Ethernet.TypeVlan;
+        var tpid = (f.Status & Linux.TpStatusVlanTpidValid) != 0 ? f.VlanTpid : Ethernet.TypeVlan;
         BinaryPrimitives.WriteUInt16BigEndian(frame[12..], tpid);
-        BinaryPrimitives.WriteUInt16BigEndian(frame[14..], (ushort)header->VlanTci);
+        BinaryPrimitives.WriteUInt16BigEndian(frame[14..], f.VlanTci);
         source[12..].CopyTo(frame[16..]);
     }
 
@@ -227,7 +251,8 @@ public sealed unsafe class AfPacketPort : ISocketPort
         {
             if (_fd < 0) return;
             Fd.Close(ref _fd);
-            _ring.Dispose();
+            _ringV2?.Dispose();
+            _ringV3?.Dispose();
             _tx.Dispose();
         }
     }

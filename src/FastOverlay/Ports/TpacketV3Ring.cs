@@ -54,12 +54,22 @@ internal sealed unsafe class TpacketV3Ring : IDisposable
         return new TpacketV3Ring((byte*)mapping, size, blockSize, blockCount);
     }
 
-    /// <summary>The packet to read next, or null when the kernel has handed over nothing more.</summary>
+    // TPACKET_ALIGN(sizeof(struct tpacket3_hdr)): the sockaddr_ll follows the 48-byte header.
+    private const int SockAddrLlOffset = 48;
+
+    /// <summary>The packet to read next, or false when the kernel has handed over nothing more.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Tpacket3Hdr* Current()
+    public bool TryPeek(out RxFrame frame)
     {
-        if (_left != 0) return (Tpacket3Hdr*)_packet;
-        return OpenBlock();
+        var header = _left != 0 ? (Tpacket3Hdr*)_packet : OpenBlock();
+        if (header == null)
+        {
+            frame = default;
+            return false;
+        }
+        var p = (byte*)header;
+        frame = new RxFrame(p + header->MacOffset, (int)header->SnapLength, header->Length, header->Status, (ushort)header->VlanTci, header->VlanTpid, p[SockAddrLlOffset + 10]);
+        return true;
     }
 
     /// <summary>Moves past the current packet; hands its block back to the kernel after the block's last packet.</summary>

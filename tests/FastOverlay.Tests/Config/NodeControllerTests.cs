@@ -100,6 +100,18 @@ public sealed class NodeControllerTests
         Assert.Null(current.Ports.ElementAtOrDefault(2));
     }
 
+    [Fact]
+    public void A_pod_whose_address_changes_keeps_its_port_and_its_route_moves()
+    {
+        using var controller = NodeController.Start(ConfigFixture.Load(ConfigFixture.Example), new RingPortFactory(), poolBuffers: 256);
+        var before = controller.Forwarder.State;
+        controller.Apply(ConfigFixture.Load(ConfigFixture.With("Node.Pods[0].IP", "\"10.244.1.77\"")));
+        var after = controller.Forwarder.State;
+        Assert.Same(before.Ports[1], after.Ports[1]);
+        Assert.Equal((RouteKind.LocalPod, 1), Route(after, "10.244.1.77"));
+        Assert.Equal(RouteKind.LocalSubnet, Route(after, "10.244.1.2").Kind);
+    }
+
     [Theory]
     [InlineData("Node.PublicIP", "\"172.31.77.9\"", "Node.PublicIP: changed from 172.31.77.1 to 172.31.77.9")]
     [InlineData("Node.VtepMAC", "\"0a:58:0a:f4:01:09\"", "Node.VtepMAC: changed")]

@@ -17,14 +17,18 @@ public sealed class AfPacketPortTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
 
-    [SkippableFact]
-    public void Frames_from_the_far_end_arrive_in_order_and_in_batches()
+    private static AfPacketOptions Options(PacketRingVersion ring) => new() { Ring = ring };
+
+    [SkippableTheory]
+    [InlineData(PacketRingVersion.V2)]
+    [InlineData(PacketRingVersion.V3)]
+    public void Frames_from_the_far_end_arrive_in_order_and_in_batches(PacketRingVersion ring)
     {
         Skip.If(TestNamespace.Unavailable() is not null, TestNamespace.Unavailable());
         using var ns = new TestNamespace("af");
         ns.AddVeth("node0", "pod0");
         var pool = new PacketPool(4096);
-        using var port = ns.Enter(() => new AfPacketPort("node0", pool));
+        using var port = ns.Enter(() => new AfPacketPort("node0", pool, Options(ring)));
         using var far = ns.Enter(() => new AfPacketPort("pod0", pool));
 
         var sent = Enumerable.Range(0, 300).Select(i => PortDriver.Frame(i, 60 + i % 200)).ToList();
@@ -42,14 +46,16 @@ public sealed class AfPacketPortTests
         Assert.Equal(0, pool.InUse);
     }
 
-    [SkippableFact]
-    public void The_port_does_not_receive_what_it_transmits()
+    [SkippableTheory]
+    [InlineData(PacketRingVersion.V2)]
+    [InlineData(PacketRingVersion.V3)]
+    public void The_port_does_not_receive_what_it_transmits(PacketRingVersion ring)
     {
         Skip.If(TestNamespace.Unavailable() is not null, TestNamespace.Unavailable());
         using var ns = new TestNamespace("af");
         ns.AddVeth("node0", "pod0");
         var pool = new PacketPool(1024);
-        using var port = ns.Enter(() => new AfPacketPort("node0", pool));
+        using var port = ns.Enter(() => new AfPacketPort("node0", pool, Options(ring)));
         using var far = ns.Enter(() => new AfPacketPort("pod0", pool));
 
         PortDriver.TransmitAll(port, pool, Enumerable.Range(0, 50).Select(i => PortDriver.Frame(i)));
@@ -67,21 +73,23 @@ public sealed class AfPacketPortTests
         using var ns = new TestNamespace("af");
         ns.AddVeth("node0", "pod0");
         var pool = new PacketPool(64);
-        var port = ns.Enter(() => new AfPacketPort("node0", pool));
+        var port = ns.Enter(() => new AfPacketPort("node0", pool, Options(PacketRingVersion.V2)));
         Assert.Contains("promiscuity 1", ns.Ip("-d link show node0"));
         port.Dispose();
         Assert.Contains("promiscuity 0", ns.Ip("-d link show node0"));
         Assert.Equal(0, port.Receive(new int[4]));
     }
 
-    [SkippableFact]
-    public void Frames_longer_than_a_buffer_are_counted_and_dropped_and_the_next_one_arrives()
+    [SkippableTheory]
+    [InlineData(PacketRingVersion.V2)]
+    [InlineData(PacketRingVersion.V3)]
+    public void Frames_longer_than_a_buffer_are_counted_and_dropped_and_the_next_one_arrives(PacketRingVersion ring)
     {
         Skip.If(TestNamespace.Unavailable() is not null, TestNamespace.Unavailable());
         using var ns = new TestNamespace("af");
         ns.AddVeth("node0", "pod0", mtu: 4000);
         var pool = new PacketPool(64);
-        using var port = ns.Enter(() => new AfPacketPort("node0", pool));
+        using var port = ns.Enter(() => new AfPacketPort("node0", pool, Options(ring)));
         using var sender = ns.Enter(() => RawSender.Open("pod0"));
 
         sender.Send(PortDriver.Frame(1, PacketPool.MaxFrameLength + 1));
@@ -96,14 +104,16 @@ public sealed class AfPacketPortTests
         Assert.Equal(0, pool.InUse);
     }
 
-    [SkippableFact]
-    public void A_vlan_tag_the_kernel_moved_into_metadata_is_put_back_in_the_frame()
+    [SkippableTheory]
+    [InlineData(PacketRingVersion.V2)]
+    [InlineData(PacketRingVersion.V3)]
+    public void A_vlan_tag_the_kernel_moved_into_metadata_is_put_back_in_the_frame(PacketRingVersion ring)
     {
         Skip.If(TestNamespace.Unavailable() is not null, TestNamespace.Unavailable());
         using var ns = new TestNamespace("af");
         ns.AddVeth("node0", "pod0");
         var pool = new PacketPool(64);
-        using var port = ns.Enter(() => new AfPacketPort("node0", pool));
+        using var port = ns.Enter(() => new AfPacketPort("node0", pool, Options(ring)));
         using var sender = ns.Enter(() => RawSender.Open("pod0"));
 
         var tagged = new byte[64];
@@ -118,8 +128,10 @@ public sealed class AfPacketPortTests
         Assert.Equal(tagged, received[0]);
     }
 
-    [SkippableFact]
-    public void Kernel_traffic_from_the_pod_arrives_with_complete_checksums()
+    [SkippableTheory]
+    [InlineData(PacketRingVersion.V2)]
+    [InlineData(PacketRingVersion.V3)]
+    public void Kernel_traffic_from_the_pod_arrives_with_complete_checksums(PacketRingVersion ring)
     {
         Skip.If(TestNamespace.Unavailable() is not null, TestNamespace.Unavailable());
         Skip.IfNot(Shell.Exists("ping"), "ping is not installed (apt-get install iputils-ping)");
@@ -130,7 +142,7 @@ public sealed class AfPacketPortTests
         ns.Ip("addr add 10.99.0.2/24 dev pod0");
         ns.Ip($"neigh add 10.99.0.1 lladdr {PortDriver.GatewayMac} nud permanent dev pod0");
         var pool = new PacketPool(256);
-        using var port = ns.Enter(() => new AfPacketPort("node0", pool));
+        using var port = ns.Enter(() => new AfPacketPort("node0", pool, Options(ring)));
 
         using (var udp = ns.Enter(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp)))
         {
@@ -168,7 +180,7 @@ public sealed class AfPacketPortTests
         using var ns = new TestNamespace("af");
         ns.AddVeth("node0", "pod0");
         var pool = new PacketPool(64);
-        using var port = ns.Enter(() => new AfPacketPort("node0", pool));
+        using var port = ns.Enter(() => new AfPacketPort("node0", pool, Options(PacketRingVersion.V2)));
         using var poller = new PortPoller();
         poller.Set([port]);
 

@@ -89,10 +89,6 @@ internal sealed class TestNamespace : IDisposable
     }
 
     public void Dispose() => Shell.TryRun("ip", $"netns del {Name}");
-
-    /// <summary>Names of namespaces this test run left behind (for the teardown assertion).</summary>
-    public static IReadOnlyList<string> Leftovers() =>
-        [.. Shell.TryRun("ip", "netns list").Split('\n').Select(l => l.Split(' ')[0]).Where(n => n.StartsWith(RunId, StringComparison.Ordinal))];
 }
 
 internal static class Shell

@@ -43,6 +43,7 @@ internal static class Linux
     public const int PacketQdiscBypass = 20;
     public const int PacketIgnoreOutgoing = 23;
     public const ushort PacketMrPromisc = 1;
+    public const int TpacketV2 = 1;
     public const int TpacketV3 = 2;
 
     // tp_status bits (linux/if_packet.h).

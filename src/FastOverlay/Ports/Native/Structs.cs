@@ -81,6 +81,32 @@ internal struct TpacketReq3
     public uint FeatureRequestWord;
 }
 
+/// <summary>struct tpacket_req (16 bytes), the geometry of a TPACKET_V1/V2 ring.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct TpacketReq
+{
+    public uint BlockSize;
+    public uint BlockCount;
+    public uint FrameSize;
+    public uint FrameCount;
+}
+
+/// <summary>struct tpacket2_hdr (32 bytes): the head of one TPACKET_V2 slot; the frame starts at <see cref="MacOffset"/>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct Tpacket2Hdr
+{
+    public uint Status;
+    public uint Length;
+    public uint SnapLength;
+    public ushort MacOffset;
+    public ushort NetOffset;
+    public uint Seconds;
+    public uint Nanoseconds;
+    public ushort VlanTci;
+    public ushort VlanTpid;
+    public uint Padding;
+}
+
 /// <summary>struct tpacket_stats_v3 (12 bytes). Reading it resets the kernel's counters.</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct TpacketStatsV3
