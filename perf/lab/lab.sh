@@ -87,18 +87,20 @@ node_mode() {   # what runs on node N in MODE
   esac
 }
 
+# A redirection on a function call redirects the shell itself while the function runs (a trap firing then would
+# print into it): redirect external commands only, as `ip netns exec` below.
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 offloads_off() {   # an AF_PACKET socket would otherwise see partial checksums and 64 KB GSO super-frames
   [ "$MODE" = kernel ] && [ "${LAB_KEEP_OFFLOADS:-0}" = 1 ] && return 0
-  in_ns "$1" ethtool -K "$2" rx off tx off tso off gso off gro off >/dev/null 2>&1 || \
-    in_ns "$1" ethtool -K "$2" rx off tx off tso off gso off >/dev/null
+  ip netns exec "$1" ethtool -K "$2" rx off tx off tso off gso off gro off >/dev/null 2>&1 || \
+    ip netns exec "$1" ethtool -K "$2" rx off tx off tso off gso off >/dev/null
 }
 
 new_ns() {
   ip netns add "$1"
   # No IPv6: no router solicitations, MLD or DAD frames in the captures and counters.
-  in_ns "$1" sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6' 2>/dev/null || true
+  ip netns exec "$1" sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6' 2>/dev/null || true
   in_ns "$1" ip link set lo up
 }
 

@@ -12,9 +12,10 @@
 # The modes alternate, pass after pass (--repeat, default 2), and each cell is the best pass: on a shared machine
 # the best pass is the closest to what the path can do; every pass is printed too.
 #
-# usage: perf/lab/throughput.sh [--seconds N] [--warmup N] [--repeat N] [--modes "kernel fastoverlay"] [--out FILE]
+# usage: perf/lab/throughput.sh [--seconds N] [--warmup N] [--repeat N] [--modes "kernel fastoverlay"] [--out FILE] [--no-build]
 # needs root, iproute2, ethtool, iputils-ping, iperf3, netsniff-ng (trafgen) and a Release build of the CLI
-# (built here when missing). A full run takes about 2-3 minutes.
+# (built here first, so the figures belong to the checked-out commit; --no-build or FASTOVERLAY_DLL skip that).
+# A full run takes about 3-4 minutes.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,6 +26,7 @@ WARMUP=1
 MODES="kernel fastoverlay"
 REPEAT=2
 OUT=""
+BUILD=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_WINDOW=$2; shift 2 ;;
@@ -32,18 +34,19 @@ while [ $# -gt 0 ]; do
     --modes) MODES=$2; shift 2 ;;
     --repeat) REPEAT=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --no-build) BUILD=0; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
 [ "$(id -u)" = 0 ] || { echo "throughput.sh needs root" >&2; exit 1; }
 for t in ip ethtool ping iperf3 trafgen awk; do command -v "$t" >/dev/null || { echo "missing $t (apt-get install iproute2 ethtool iputils-ping iperf3 netsniff-ng)" >&2; exit 1; }; done
 
-export FASTOVERLAY_DLL=${FASTOVERLAY_DLL:-$REPO/src/FastOverlay.Cli/bin/Release/net10.0/fastoverlay.dll}
-if [[ " $MODES " == *" fastoverlay "* ]] && [ ! -f "$FASTOVERLAY_DLL" ]; then
+if [ -z "${FASTOVERLAY_DLL:-}" ] && [ "$BUILD" = 1 ] && [[ " $MODES " == *" fastoverlay "* ]]; then
   echo "building the CLI (Release)..." >&2
-  dotnet build -c Release "$REPO/src/FastOverlay.Cli" >/dev/null
+  dotnet build -c Release "$REPO/src/FastOverlay.Cli" >/dev/null || { echo "build failed" >&2; exit 1; }
 fi
+export FASTOVERLAY_DLL=${FASTOVERLAY_DLL:-$REPO/src/FastOverlay.Cli/bin/Release/net10.0/fastoverlay.dll}
 
 WORK=$(mktemp -d /tmp/fastoverlay-throughput.XXXXXX)
 CURRENT_PREFIX=""

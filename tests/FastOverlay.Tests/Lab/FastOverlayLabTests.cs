@@ -31,8 +31,8 @@ public sealed class FastOverlayLabTests(ITestOutputHelper output)
         lab.AssertPing("p11", "p21");
         var original = File.ReadAllText(lab.ConfigPath(1));
 
-        // A steady flow to the peer's pod throughout the edits.
-        using var flow = lab.Spawn("p11", "ping", "-n", "-i", "0.2", "-w", "120", LabRun.PodIp("p21"));
+        // A steady flow to the peer's pod throughout the edits (no -w: ping would stop at the first ICMP error).
+        using var flow = lab.Spawn("p11", "ping", "-n", "-i", "0.2", "-c", "600", LabRun.PodIp("p21"));
         NodeLog.WriteConfig(lab, 1, NodeLog.WithoutPeers(original));
         WaitForReload(lab, 1, "0 peers");
         LabScenarios.Eventually(() => !lab.Ping("p11", "p21", count: 1, deadlineSeconds: 2).Ok, TimeSpan.FromSeconds(10),
@@ -50,8 +50,16 @@ public sealed class FastOverlayLabTests(ITestOutputHelper output)
             () => $"traffic to node2's pods did not come back after node2 was restored: {lab.Exec("p11", "ping", "-n", "-c", "3", "-i", "0.3", "-W", "1", LabRun.PodIp("p21"))}\nnode1 log:\n{lab.NodeLog(1)}");
         lab.AssertPing("p21", "p11");
 
+        Thread.Sleep(500);
         flow.Interrupt(TimeSpan.FromSeconds(5));
         output.WriteLine(flow.Output[^Math.Min(flow.Output.Length, 400)..]);
+        // The one flow went on, then was refused with net unreachable, then went on again.
+        var lines = flow.Output.Split('\n');
+        var firstRefused = Array.FindIndex(lines, l => l.Contains("Destination Net Unreachable", StringComparison.Ordinal));
+        var lastRefused = Array.FindLastIndex(lines, l => l.Contains("Destination Net Unreachable", StringComparison.Ordinal));
+        Assert.True(firstRefused > 0, $"the flow never saw net unreachable:\n{flow.Output}");
+        Assert.Contains(lines[..firstRefused], l => l.Contains(" bytes from ", StringComparison.Ordinal));
+        Assert.Contains(lines[lastRefused..], l => l.Contains(" bytes from ", StringComparison.Ordinal));
         var counters = NodeLog.LastDropCounters(lab.StopNode(1));
         Assert.True(counters.Count(DropReason.NoRoute) > 0, $"NoRoute did not count the dropped packets: {string.Join(", ", counters)}");
     }

@@ -21,8 +21,9 @@ internal static class LabRequirements
     public static string LabScript => Path.Combine(RepoRoot, "perf", "lab", "lab.sh");
     public static string ScriptsDir => Path.Combine(RepoRoot, "tests", "FastOverlay.Tests", "Lab", "Scripts");
 
-    /// <summary>fastoverlay.dll sits next to the tests: the test project references the CLI.</summary>
-    public static string FastOverlayDll => Path.Combine(AppContext.BaseDirectory, "fastoverlay.dll");
+    /// <summary>fastoverlay.dll sits next to the tests (the test project references the CLI); FASTOVERLAY_DLL picks another build.</summary>
+    public static string FastOverlayDll =>
+        Environment.GetEnvironmentVariable("FASTOVERLAY_DLL") is { Length: > 0 } dll ? dll : Path.Combine(AppContext.BaseDirectory, "fastoverlay.dll");
 
     public static void Require(params string[] tools)
     {

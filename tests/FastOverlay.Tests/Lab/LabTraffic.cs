@@ -15,14 +15,21 @@ internal static class LabTraffic
 {
     private static int s_nextPort = 5201;
 
-    /// <summary>ping -c count: succeeds only when all replies came back within the deadline.</summary>
-    public static CmdResult Ping(this LabRun lab, string from, string toIp, int count = 3, int deadlineSeconds = 10) =>
+    /// <summary>
+    /// ping -c count from a pod to a pod (p21) or an address: succeeds only when all replies came back within the
+    /// deadline. With -w, ping also stops at the first ICMP error.
+    /// </summary>
+    public static CmdResult Ping(this LabRun lab, string from, string to, int count = 3, int deadlineSeconds = 10) =>
         lab.Exec(from, TimeSpan.FromSeconds(deadlineSeconds + 10), "ping", "-q", "-n", "-c", count.ToString(CultureInfo.InvariantCulture), "-i", "0.2",
-            "-w", deadlineSeconds.ToString(CultureInfo.InvariantCulture), toIp);
+            "-w", deadlineSeconds.ToString(CultureInfo.InvariantCulture), Address(to));
+
+    /// <summary>A pod name (p11 ... p22) as its address; anything else is taken as an address already.</summary>
+    public static string Address(string podOrAddress) =>
+        podOrAddress is ['p', >= '1' and <= '2', >= '1' and <= '2'] ? LabRun.PodIp(podOrAddress) : podOrAddress;
 
     public static void AssertPing(this LabRun lab, string from, string to)
     {
-        var r = lab.Ping(from, LabRun.PodIp(to));
+        var r = lab.Ping(from, to);
         Assert.True(r.Ok, $"ping {from} -> {to} ({LabRun.PodIp(to)}) failed in {lab.Mode} mode: {r}");
         lab.WriteLine($"ping {from} -> {to}: ok");
     }
