@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
     --repeat) REPEAT=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -155,6 +155,13 @@ run_mode() {
       RESULT[$mode,$name]=${RESULT[$mode,$name,$pass]}
     fi
   done
+  if [ "$mode" = fastoverlay ]; then
+    # Their final counters say where the packets that did not arrive went (socket drops, drop reasons).
+    for n in 1 2; do
+      LAB_PREFIX=$CURRENT_PREFIX "$LAB" stop "$n" > /dev/null 2>&1 || true
+      cp "/tmp/fastoverlay-lab.$CURRENT_PREFIX/node$n.log" "$WORK/fastoverlay-node$n.log" 2>/dev/null || true
+    done
+  fi
   LAB_PREFIX=$CURRENT_PREFIX "$LAB" down > /dev/null 2>&1 || true
   CURRENT_PREFIX=""
 }
@@ -194,6 +201,11 @@ field() { local v=${RESULT[$1,$2]:-}; [ -n "$v" ] && echo "$v" | awk -v i="$3" '
     echo "passes $name: $(for mode in $MODES; do for pass in $(seq "$REPEAT"); do printf '%s#%s %s; ' "$mode" "$pass" "$(echo "${RESULT[$mode,$name,$pass]:-n/a}" | awk '{print $1}')"; done; done)"
   done
   echo "offered load (sender tx, pps): $(for row in "${ROWS[@]}"; do read -r name _ _ _ <<< "$row"; [ "${name:0:3}" = udp ] && printf '%s kernel %s fastoverlay %s; ' "$name" "$(field kernel "$name" 2)" "$(field fastoverlay "$name" 2)"; done)"
+  for n in 1 2; do
+    [ -f "$WORK/fastoverlay-node$n.log" ] || continue
+    echo "fastoverlay node$n, final counters of the last pass (all its rows): $(awk '$1 ~ /^(RxPackets|TxPackets|Encapsulated|Decapsulated)$/ {printf "%s %s, ", $1, $2}' "$WORK/fastoverlay-node$n.log")"
+    grep -E '^  (drop |port )' "$WORK/fastoverlay-node$n.log" | sed 's/^  /    /' || true
+  done
   echo
   echo "csv: test,kernel,fastoverlay,unit,ratio,kernel_mode_kernel_time_s,fastoverlay_process_cpu_s,fastoverlay_mode_kernel_time_s"
   for row in "${ROWS[@]}"; do
