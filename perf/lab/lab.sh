@@ -254,6 +254,9 @@ cmd_status() {
     echo "lab $p: mode $(cat "$d/mode" 2>/dev/null || echo '?'), state $d"
     for ns in $(ip netns list | awk '{print $1}' | grep "^$p-" | sort); do
       echo "  $ns: $(ip netns exec "$ns" ip -br -4 addr show | grep -v '^lo ' | awk '{printf "%s %s  ", $1, $3}')"
+      for pid in $(ip netns pids "$ns" 2>/dev/null); do
+        echo "    process $pid: $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-150)"
+      done
     done
     for n in 1 2; do
       [ -f "$d/node$n.pid" ] || continue
