@@ -183,7 +183,8 @@ field() { local v=${RESULT[$1,$2]:-}; [ -n "$v" ] && echo "$v" | awk -v i="$3" '
   echo "command: perf/lab/throughput.sh --seconds $SECONDS_WINDOW --warmup $WARMUP --repeat $REPEAT --modes \"$MODES\" (best of $REPEAT alternating passes)"
   echo "UDP: trafgen --no-sock-mem -Q --cpus 1 in the sending pod, one flow, counted at the receiving pod's eth0 over ${SECONDS_WINDOW} s;"
   echo "TCP: iperf3, one stream, ${SECONDS_WINDOW} s. veth offloads off everywhere (both modes). CPU: seconds used during the window,"
-  echo "kernel s = the whole machine's system+irq+softirq time (shared machine: includes others' work), process s = the fastoverlay processes'."
+  echo "kernel s = the whole machine's system+irq+softirq time (shared machine: includes others' work), process s = the fastoverlay"
+  echo "processes' utime+stime (their stime is also in kernel s)."
   echo
   printf '%-15s %12s %12s %7s   %-18s %-30s\n' "test" "kernel" "fastoverlay" "ratio" "kernel: kernel s" "fastoverlay: process s, kernel s"
   for row in "${ROWS[@]}"; do
