@@ -1,0 +1,305 @@
+#!/usr/bin/env bash
+# A two-node FastOverlay lab in network namespaces, on real (veth) interfaces.
+#
+#   pod p11 10.244.1.2 ─┐                                        ┌─ pod p21 10.244.2.2
+#   pod p12 10.244.1.3 ─┤ node n1 ── underlay veth ── node n2    ├─ pod p22 10.244.2.3
+#                         172.31.77.1/24          172.31.77.2/24
+#
+# Modes (what forwards on each node):
+#   kernel       both nodes as flannel leaves them: bridge cbr0 holding the gateway 10.244.N.1/24, ip_forward=1,
+#                flannel.1 (VXLAN VNI 1, port 8472, nolearning) with flannel's route, neighbour and FDB entries.
+#   fastoverlay  both nodes run `fastoverlay run --config nodeN.json`; pod veths are plain (no bridge, no IP on the
+#                host ends); the node kernel keeps only the underlay address, which FastOverlay's UDP socket uses.
+#   mixed        node1 FastOverlay, node2 kernel flannel-style: the interop case.
+#
+# Every name carries a per-run prefix (LAB_PREFIX, default fo<pid>), so parallel labs and leftovers of a killed one
+# never collide, and `down` removes exactly what carries the prefix: namespaces (and with them every veth), links
+# left in the root namespace, every process inside the lab's namespaces, and the state directory.
+set -euo pipefail
+
+usage() {
+  cat <<'EOF'
+usage: lab.sh up MODE [--no-start]   MODE = kernel | fastoverlay | mixed; prints LAB_PREFIX=... first
+       lab.sh down                   remove the lab named by LAB_PREFIX (or the only lab there is)
+       lab.sh status                 list labs, their namespaces, addresses and FastOverlay processes
+       lab.sh exec NAME CMD...       run CMD in namespace NAME = n1 | n2 | p11 | p12 | p21 | p22
+       lab.sh start N | stop N       start / stop (SIGTERM, final counters to the log) FastOverlay on node N
+       lab.sh env                    print the lab's names and paths as shell variables
+environment:
+  LAB_PREFIX          run prefix, [a-z][a-z0-9]{1,9}; default fo<pid of this script>
+  LAB_STATE_ROOT      where state directories go (default /tmp); each lab uses $LAB_STATE_ROOT/fastoverlay-lab.<prefix>
+  FASTOVERLAY_DLL     fastoverlay.dll to run (default src/FastOverlay.Cli/bin/Release/net10.0/fastoverlay.dll)
+  LAB_READY_TIMEOUT   seconds to wait for `ready` from each FastOverlay process (default 60)
+  LAB_KEEP_OFFLOADS   1: leave veth offloads on in kernel-only mode (default: off everywhere)
+--no-start writes the FastOverlay config files but starts nothing: start them by hand (see the printed commands).
+EOF
+}
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+STATE_ROOT=${LAB_STATE_ROOT:-/tmp}
+DLL=${FASTOVERLAY_DLL:-$REPO/src/FastOverlay.Cli/bin/Release/net10.0/fastoverlay.dll}
+READY_TIMEOUT=${LAB_READY_TIMEOUT:-60}
+
+NETWORK=10.244.0.0/16
+UNDERLAY_NET=172.31.77
+PORT=8472
+VNI=1
+MTU=1450   # underlay 1500 - 50 bytes of VXLAN (RFC 7348); flannel's FLANNEL_MTU
+
+die() { echo "lab.sh: $*" >&2; exit 1; }
+
+state_dir() { echo "$STATE_ROOT/fastoverlay-lab.$1"; }
+
+# The prefix `down`, `status`, `exec`... act on: LAB_PREFIX, else the only lab whose state directory exists.
+resolve_prefix() {
+  if [ -n "${LAB_PREFIX:-}" ]; then P=$LAB_PREFIX; return; fi
+  local dirs=("$STATE_ROOT"/fastoverlay-lab.*)
+  [ -e "${dirs[0]}" ] || die "no lab found in $STATE_ROOT (set LAB_PREFIX)"
+  [ ${#dirs[@]} -eq 1 ] || die "several labs (${dirs[*]##*/fastoverlay-lab.}); set LAB_PREFIX"
+  P=${dirs[0]##*/fastoverlay-lab.}
+}
+
+check_prefix() {
+  [[ $P =~ ^[a-z][a-z0-9]{1,9}$ ]] || die "LAB_PREFIX '$P' must match [a-z][a-z0-9]{1,9} (interface names stay <= 15 chars)"
+}
+
+# Names, all derived from the prefix. Interfaces are created directly inside their namespaces, and still carry the
+# prefix so a capture or a leftover says whose it is. Longest: <prefix 10>-v11 = 14 characters.
+names() {
+  S=$(state_dir "$P")
+  NS_N1=$P-n1; NS_N2=$P-n2
+  U1=$P-u1; U2=$P-u2
+}
+ns_node() { echo "$P-n$1"; }
+ns_pod() { echo "$P-p$1$2"; }          # node, pod index
+veth_host() { echo "$P-v$1$2"; }       # host end of pod veth, in the node namespace
+pod_ip() { echo "10.244.$1.$(( $2 + 1 ))"; }
+pod_mac() { printf '0a:58:0a:f4:%02x:%02x\n' "$1" $(( $2 + 1 )); }   # CNI style: 0a:58 + the IPv4 address
+vtep_mac() { printf '0a:58:0a:f4:%02x:00\n' "$1"; }
+public_ip() { echo "$UNDERLAY_NET.$1"; }
+other() { echo $(( 3 - $1 )); }
+node_mode() {   # what runs on node N in MODE
+  case "$MODE" in
+    kernel) echo kernel ;;
+    fastoverlay) echo fastoverlay ;;
+    mixed) [ "$1" = 1 ] && echo fastoverlay || echo kernel ;;
+  esac
+}
+
+# A redirection on a function call redirects the shell itself while the function runs (a trap firing then would
+# print into it): redirect external commands only, as `ip netns exec` below.
+in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+offloads_off() {   # an AF_PACKET socket would otherwise see partial checksums and 64 KB GSO super-frames
+  [ "$MODE" = kernel ] && [ "${LAB_KEEP_OFFLOADS:-0}" = 1 ] && return 0
+  ip netns exec "$1" ethtool -K "$2" rx off tx off tso off gso off gro off >/dev/null 2>&1 || \
+    ip netns exec "$1" ethtool -K "$2" rx off tx off tso off gso off >/dev/null
+}
+
+new_ns() {
+  ip netns add "$1"
+  # No IPv6: no router solicitations, MLD or DAD frames in the captures and counters.
+  ip netns exec "$1" sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6' 2>/dev/null || true
+  in_ns "$1" ip link set lo up
+}
+
+make_pod() {   # node N, pod K
+  local n=$1 k=$2 ns pod_ns host
+  ns=$(ns_node "$n"); pod_ns=$(ns_pod "$n" "$k"); host=$(veth_host "$n" "$k")
+  new_ns "$pod_ns"
+  ip link add "$host" netns "$ns" type veth peer name eth0 netns "$pod_ns"
+  in_ns "$pod_ns" ip link set eth0 address "$(pod_mac "$n" "$k")" mtu $MTU
+  in_ns "$ns" ip link set "$host" mtu $MTU
+  offloads_off "$pod_ns" eth0
+  offloads_off "$ns" "$host"
+  in_ns "$pod_ns" ip addr add "$(pod_ip "$n" "$k")/24" dev eth0
+  in_ns "$pod_ns" ip link set eth0 up
+  in_ns "$ns" ip link set "$host" up
+  in_ns "$pod_ns" ip route add default via "10.244.$n.1"
+}
+
+# Node N the way flannel's VXLAN backend and the bridge CNI plugin leave it.
+kernel_node() {
+  local n=$1 m ns
+  m=$(other "$n"); ns=$(ns_node "$n")
+  in_ns "$ns" sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
+  in_ns "$ns" ip link add cbr0 type bridge
+  in_ns "$ns" ip link set cbr0 mtu $MTU
+  in_ns "$ns" ip addr add "10.244.$n.1/24" dev cbr0
+  in_ns "$ns" ip link set cbr0 up
+  for k in 1 2; do in_ns "$ns" ip link set "$(veth_host "$n" "$k")" master cbr0; done
+  in_ns "$ns" ip link add flannel.1 type vxlan id $VNI dev "$P-u$n" local "$(public_ip "$n")" dstport $PORT nolearning
+  in_ns "$ns" ip link set flannel.1 address "$(vtep_mac "$n")" mtu $MTU
+  in_ns "$ns" ip addr add "10.244.$n.0/32" dev flannel.1
+  in_ns "$ns" ip link set flannel.1 up
+  in_ns "$ns" ip route add "10.244.$m.0/24" via "10.244.$m.0" dev flannel.1 onlink
+  in_ns "$ns" ip neigh replace "10.244.$m.0" lladdr "$(vtep_mac "$m")" dev flannel.1 nud permanent
+  in_ns "$ns" bridge fdb append "$(vtep_mac "$m")" dev flannel.1 dst "$(public_ip "$m")" self permanent
+}
+
+write_config() {   # node N: the config `fastoverlay run` reads
+  local n=$1 m
+  m=$(other "$n")
+  cat > "$S/node$n.json" <<EOF
+{
+  "Network": "$NETWORK",
+  "SubnetLen": 24,
+  "Backend": { "Type": "vxlan", "VNI": $VNI, "Port": $PORT },
+  "Node": { "Name": "node$n", "PublicIP": "$(public_ip "$n")", "Subnet": "10.244.$n.0/24",
+            "VtepMAC": "$(vtep_mac "$n")", "Underlay": "$P-u$n",
+            "Pods": [ { "Interface": "$(veth_host "$n" 1)", "IP": "$(pod_ip "$n" 1)" },
+                      { "Interface": "$(veth_host "$n" 2)", "IP": "$(pod_ip "$n" 2)" } ] },
+  "Peers": [ { "Name": "node$m", "PublicIP": "$(public_ip "$m")", "Subnet": "10.244.$m.0/24", "VtepMAC": "$(vtep_mac "$m")" } ]
+}
+EOF
+}
+
+start_cmd() { echo "ip netns exec $(ns_node "$1") dotnet $DLL run --config $S/node$1.json"; }
+
+start_node() {
+  local n=$1 pid log=$S/node$n.log waited=0
+  [ -f "$DLL" ] || die "$DLL not found: build it (dotnet build -c Release src/FastOverlay.Cli) or set FASTOVERLAY_DLL"
+  if [ -f "$S/node$n.pid" ] && kill -0 "$(cat "$S/node$n.pid")" 2>/dev/null; then die "node$n already running"; fi
+  # setsid: the forwarder is nobody's terminal job; `ip netns exec` and setsid exec, so $! is the dotnet process.
+  setsid ip netns exec "$(ns_node "$n")" dotnet "$DLL" run --config "$S/node$n.json" </dev/null >>"$log" 2>&1 &
+  pid=$!
+  echo "$pid" > "$S/node$n.pid"
+  until grep -q '^ready' "$log" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; die "fastoverlay on node$n exited before 'ready'"; fi
+    [ $waited -lt $(( READY_TIMEOUT * 10 )) ] || { cat "$log" >&2; die "fastoverlay on node$n not ready after ${READY_TIMEOUT}s"; }
+    sleep 0.1; waited=$(( waited + 1 ))
+  done
+  echo "node$n: fastoverlay pid $pid ready (log $log)"
+}
+
+stop_node() {   # SIGTERM: FastOverlay prints its final counters to the log
+  local n=$1 pid i
+  [ -f "$S/node$n.pid" ] || return 0
+  pid=$(cat "$S/node$n.pid")
+  # Not SIGINT: a background job of a non-interactive shell starts with SIGINT ignored, and stays deaf to it.
+  if kill -TERM "$pid" 2>/dev/null; then
+    for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$S/node$n.pid"
+}
+
+cmd_up() {
+  MODE=${1:-}; local no_start=${2:-}
+  case "$MODE" in kernel|fastoverlay|mixed) ;; *) usage >&2; exit 2 ;; esac
+  [ -z "$no_start" ] || [ "$no_start" = --no-start ] || die "unknown option $no_start"
+  check_prefix; names
+  if [ -z "$no_start" ] && [ "$MODE" != kernel ] && [ ! -f "$DLL" ]; then
+    die "$DLL not found: build it (dotnet build -c Release src/FastOverlay.Cli) or set FASTOVERLAY_DLL"
+  fi
+  [ ! -e "$S" ] && ! ip netns list | grep -q "^$P-" || die "a lab with prefix $P exists already (lab.sh down first)"
+  # Whatever stops `up` half way (a failed command, die, Ctrl-C, kill) removes the partial lab.
+  UP_DONE=0
+  trap 'if [ "$UP_DONE" = 0 ]; then echo "lab.sh: up failed; removing the partial lab" >&2; cmd_down >&2; fi' EXIT
+  trap 'exit 130' INT TERM HUP
+  echo "LAB_PREFIX=$P"
+  mkdir -p "$S"
+  echo "$MODE" > "$S/mode"
+
+  new_ns "$NS_N1"; new_ns "$NS_N2"
+  ip link add "$U1" netns "$NS_N1" type veth peer name "$U2" netns "$NS_N2"
+  for n in 1 2; do
+    offloads_off "$(ns_node "$n")" "$P-u$n"
+    in_ns "$(ns_node "$n")" ip addr add "$(public_ip "$n")/24" dev "$P-u$n"
+    in_ns "$(ns_node "$n")" ip link set "$P-u$n" up
+    make_pod "$n" 1; make_pod "$n" 2
+  done
+  for n in 1 2; do
+    if [ "$(node_mode "$n")" = kernel ]; then kernel_node "$n"; else write_config "$n"; fi
+  done
+  for n in 1 2; do
+    [ "$(node_mode "$n")" = fastoverlay ] || continue
+    if [ -n "$no_start" ]; then echo "node$n: start it with: $(start_cmd "$n")"; else start_node "$n"; fi
+  done
+  UP_DONE=1
+  echo "lab $P up ($MODE): node1 ${NS_N1} ${UNDERLAY_NET}.1, node2 ${NS_N2} ${UNDERLAY_NET}.2, pods $P-p11 $P-p12 $P-p21 $P-p22"
+}
+
+cmd_down() {
+  local ns pid pids i link
+  names
+  for n in 1 2; do stop_node "$n" 2>/dev/null || true; done
+  # Everything still running inside one of the lab's namespaces was started for the lab (iperf3, tshark, ...).
+  for ns in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    [ -z "$pids" ] || kill -TERM $pids 2>/dev/null || true
+  done
+  for i in $(seq 30); do
+    pids=$(for ns in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do ip netns pids "$ns" 2>/dev/null; done)
+    [ -n "$pids" ] || break
+    [ "$i" -lt 30 ] || kill -KILL $pids 2>/dev/null || true
+    sleep 0.1
+  done
+  for ns in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do ip netns del "$ns" 2>/dev/null || true; done
+  # A run killed between `ip link add` and the move into a namespace would leave links here.
+  for link in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep "^$P-" || true); do
+    ip link del "$link" 2>/dev/null || true
+  done
+  rm -rf "$S"
+  echo "lab $P down"
+}
+
+cmd_status() {
+  local d p ns pid
+  for d in "$STATE_ROOT"/fastoverlay-lab.*; do
+    [ -d "$d" ] || continue
+    p=${d##*/fastoverlay-lab.}
+    [ -z "${LAB_PREFIX:-}" ] || [ "$p" = "$LAB_PREFIX" ] || continue
+    echo "lab $p: mode $(cat "$d/mode" 2>/dev/null || echo '?'), state $d"
+    for ns in $(ip netns list | awk '{print $1}' | grep "^$p-" | sort); do
+      echo "  $ns: $(ip netns exec "$ns" ip -br -4 addr show | grep -v '^lo ' | awk '{printf "%s %s  ", $1, $3}')"
+      for pid in $(ip netns pids "$ns" 2>/dev/null); do
+        echo "    process $pid: $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-150)"
+      done
+    done
+    for n in 1 2; do
+      [ -f "$d/node$n.pid" ] || continue
+      pid=$(cat "$d/node$n.pid")
+      if kill -0 "$pid" 2>/dev/null; then echo "  node$n fastoverlay pid $pid running, config $d/node$n.json, log $d/node$n.log"
+      else echo "  node$n fastoverlay pid $pid NOT running (log $d/node$n.log)"; fi
+    done
+  done
+  # Namespaces without a state directory: leftovers of a killed run (remove them with LAB_PREFIX=<prefix> lab.sh down).
+  for ns in $(ip netns list | awk '{print $1}' | grep -E '^[a-z][a-z0-9]{1,9}-(n[12]|p[12][12])$' || true); do
+    [ -d "$(state_dir "${ns%-*}")" ] || echo "leftover namespace $ns (no state directory)"
+  done
+}
+
+cmd_exec() {
+  local name=${1:-}; shift || true
+  [[ $name =~ ^(n[12]|p[12][12])$ ]] || die "exec NAME: n1 n2 p11 p12 p21 p22"
+  names; exec ip netns exec "$P-$name" "$@"
+}
+
+cmd_env() {
+  names
+  echo "LAB_PREFIX=$P"
+  echo "LAB_STATE=$S"
+  echo "LAB_MODE=$(cat "$S/mode" 2>/dev/null || echo none)"
+  for n in 1 2; do
+    echo "NS_N$n=$P-n$n UNDERLAY_N$n=$P-u$n PUBLIC_IP_N$n=$(public_ip "$n") VTEP_MAC_N$n=$(vtep_mac "$n") CONFIG_N$n=$S/node$n.json LOG_N$n=$S/node$n.log"
+    for k in 1 2; do
+      echo "NS_P$n$k=$(ns_pod "$n" "$k") VETH_P$n$k=$(veth_host "$n" "$k") IP_P$n$k=$(pod_ip "$n" "$k") MAC_P$n$k=$(pod_mac "$n" "$k")"
+    done
+  done
+}
+
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
+cmd=${1:-}; shift || true
+case "$cmd" in
+  up) P=${LAB_PREFIX:-fo$$}; cmd_up "$@" ;;
+  down) resolve_prefix; cmd_down ;;
+  status) cmd_status ;;
+  exec) resolve_prefix; cmd_exec "$@" ;;
+  start) resolve_prefix; names; start_node "${1:?node 1 or 2}" ;;
+  stop) resolve_prefix; names; stop_node "${1:?node 1 or 2}" ;;
+  env) resolve_prefix; cmd_env ;;
+  -h|--help|help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac
