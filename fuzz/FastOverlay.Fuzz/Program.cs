@@ -1,0 +1,54 @@
+using FastOverlay.Fuzz;
+using FastOverlay.Fuzz.Targets;
+using SharpFuzz;
+
+// FastOverlay.Fuzz                      lists the targets, one per line
+// FastOverlay.Fuzz TARGET               runs TARGET under afl-fuzz (SharpFuzz's fork server, persistent loop)
+// FastOverlay.Fuzz TARGET PATH...       replays files or directories through TARGET once each, without AFL
+//                                       (use a build that is not instrumented: dotnet run -c Release --project fuzz/FastOverlay.Fuzz -- ...)
+if (args.Length == 0)
+{
+    foreach (var name in FuzzTargets.Names) Console.WriteLine(name);
+    return 0;
+}
+
+if (!FuzzTargets.Names.Contains(args[0]))
+{
+    Console.Error.WriteLine($"unknown target '{args[0]}'; targets: {string.Join(", ", FuzzTargets.Names)}");
+    return 2;
+}
+if (args.Length > 1)
+{
+    var target = FuzzTargets.Create(args[0]);
+    var failed = 0;
+    var files = args.Skip(1).SelectMany(p => Directory.Exists(p) ? Directory.GetFiles(p).Order(StringComparer.Ordinal) : (IEnumerable<string>)[p]);
+    foreach (var file in files)
+    {
+        try
+        {
+            target.Run(File.ReadAllBytes(file));
+            Console.WriteLine($"ok    {file}");
+        }
+        catch (Exception e)
+        {
+            failed++;
+            Console.WriteLine($"CRASH {file}: {e.GetType().Name}: {e.Message}");
+            Console.WriteLine(e.StackTrace);
+        }
+    }
+    return failed == 0 ? 0 : 1;
+}
+
+// The instrumented library must not run before Fuzzer.Run has mapped AFL's coverage bitmap, so the target (whose
+// constructor already drives the node) is made inside the first execution.
+var buffer = new byte[1 << 16];
+IFuzzTarget? fuzzTarget = null;
+Fuzzer.Run(stream =>
+{
+    fuzzTarget ??= FuzzTargets.Create(args[0]);
+    var n = 0;
+    int read;
+    while (n < buffer.Length && (read = stream.Read(buffer, n, buffer.Length - n)) > 0) n += read;
+    fuzzTarget.Run(buffer.AsSpan(0, n));
+});
+return 0;
