@@ -21,7 +21,7 @@ if (args.Length > 1)
 {
     var target = FuzzTargets.Create(args[0]);
     var failed = 0;
-    var files = args.Skip(1).SelectMany(p => Directory.Exists(p) ? Directory.GetFiles(p).Order(StringComparer.Ordinal) : (IEnumerable<string>)[p]);
+    var files = args.Skip(1).SelectMany(p => Directory.Exists(p) ? Directory.GetFiles(p).Where(f => Path.GetFileName(f) != "README.txt").Order(StringComparer.Ordinal) : (IEnumerable<string>)[p]);
     foreach (var file in files)
     {
         try
