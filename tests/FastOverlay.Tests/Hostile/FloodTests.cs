@@ -239,4 +239,17 @@ public class FloodTests
         Assert.Equal(cache.Capacity, cache.Count);
         Assert.True(rig.H.Node.Counters[Counter.ArpLearned] > cache.Capacity * 10);
     }
+
+    [Fact]
+    public void Control_the_allocation_measurement_sees_a_flood_that_allocates()
+    {
+        var rig = new Rig(NodeHarness.UdpFrame(default, NodeHarness.GatewayMac, 0, 0));
+        object? sink = null;
+        var allocated = rig.Run(rig.H.PodPorts[0], (frame, round, i) =>
+        {
+            if (i == 0) sink = new byte[32];
+        });
+        GC.KeepAlive(sink);
+        Assert.True(allocated >= Rounds * 32, $"{allocated} bytes seen");
+    }
 }
