@@ -57,7 +57,7 @@ public static class DropReasons
         DropReason.Ipv4BadHeaderLength => "IPv4 IHL below 5",
         DropReason.Ipv4BadTotalLength => "IPv4 total length shorter than its header",
         DropReason.Ipv4BadChecksum => "IPv4 header checksum wrong",
-        DropReason.Ipv4BadSource => "IPv4 source is zero, multicast or broadcast (martian)",
+        DropReason.Ipv4BadSource => "IPv4 source is 0/8, loopback, multicast or broadcast (martian)",
         DropReason.TtlExpired => "TTL would reach zero (ICMP time exceeded sent)",
         DropReason.NoRoute => "no route to the destination (ICMP net unreachable sent)",
         DropReason.LocalProtocolUnsupported => "addressed to the gateway with a protocol it does not serve",

@@ -24,14 +24,15 @@ internal static class BenchCommand
         var routes = new Option<int>("--routes") { Description = "Extra routes in the table (lookups must stay flat)", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print one JSON document instead of a table" };
         var paths = new Option<BenchPath[]>("--path") { Description = "Paths to run (default: all)", AllowMultipleArgumentsPerToken = true };
+        var packets = new Option<long>("--packets") { Description = "Run a fixed number of packets per path instead of --seconds (for instruction counts with perf stat)" };
         var command = new Command("bench", "Run each full forwarding path on in-memory rings and print Mpps, ns per packet and bytes allocated per packet")
         {
-            seconds, burst, size, routes, json, paths,
+            seconds, burst, size, routes, json, paths, packets,
         };
         command.SetAction(result =>
         {
             var selected = result.GetValue(paths) is { Length: > 0 } p ? p : Enum.GetValues<BenchPath>();
-            var results = selected.Select(path => Measure(path, result.GetValue(burst), result.GetValue(size), result.GetValue(routes), TimeSpan.FromSeconds(result.GetValue(seconds)))).ToList();
+            var results = selected.Select(path => Measure(path, result.GetValue(burst), result.GetValue(size), result.GetValue(routes), TimeSpan.FromSeconds(result.GetValue(seconds)), result.GetValue(packets))).ToList();
             if (result.GetValue(json)) WriteJson(output, results);
             else WriteTable(output, results);
             return 0;
@@ -39,22 +40,31 @@ internal static class BenchCommand
         return command;
     }
 
-    public static Result Measure(BenchPath path, int burst, int size, int routes, TimeSpan duration)
+    public static Result Measure(BenchPath path, int burst, int size, int routes, TimeSpan duration, long fixedPackets = 0)
     {
         var bench = new PathBench(path, burst, size, routes);
-        // Warm-up until tiered compilation has produced optimized code for the loop.
-        var warmUntil = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 2;
-        while (Stopwatch.GetTimestamp() < warmUntil) bench.RunBurst();
+        // Warm-up until tiered compilation has produced optimized code for the loop (a fixed amount of work
+        // when counting instructions, so two runs differ only by the measured packets).
+        if (fixedPackets > 0) bench.Run(2_000_000);
+        else
+        {
+            var warmUntil = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 2;
+            while (Stopwatch.GetTimestamp() < warmUntil) bench.RunBurst();
+        }
 
         var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
         var start = Stopwatch.GetTimestamp();
         var deadline = start + (long)(duration.TotalSeconds * Stopwatch.Frequency);
         long packets = 0;
         var rounds = 0;
-        while (true)
+        if (fixedPackets > 0) packets = bench.Run(fixedPackets);
+        else
         {
-            packets += bench.RunBurst();
-            if ((++rounds & 15) == 0 && Stopwatch.GetTimestamp() >= deadline) break;
+            while (true)
+            {
+                packets += bench.RunBurst();
+                if ((++rounds & 15) == 0 && Stopwatch.GetTimestamp() >= deadline) break;
+            }
         }
         var elapsed = Stopwatch.GetElapsedTime(start).TotalSeconds;
         var allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;

@@ -6,21 +6,26 @@ namespace FastOverlay.Pipeline;
 
 /// <summary>
 /// The 50-byte outer header for one peer, written once when the peer is configured: Ethernet, IPv4 (DF, TTL,
-/// UDP, local → peer public IP), UDP (destination port), VXLAN (I flag, VNI). Per packet only the IPv4 total
-/// length and checksum and the UDP source port and length change, VPP's rewrite-string approach.
+/// UDP, local → peer public IP), UDP (destination port), VXLAN (I flag, VNI); followed by the 14-byte inner
+/// Ethernet header flannel's kernel path writes (local VTEP MAC → peer VTEP MAC, IPv4). 64 bytes in all, so a
+/// packet's whole L2/L3/L4 prefix is two 32-byte vector stores. Per packet only the IPv4 total length and
+/// checksum and the UDP source port and length change, VPP's rewrite-string approach.
 /// The IPv4 checksum comes from <see cref="IpSumWithoutLength"/>, the template's partial sum, plus the length:
 /// re-reading the just-stored header to sum it costs ~8 ns per packet on our build machine because the
 /// loads miss store-to-load forwarding (see REFERENCE.md).
 /// </summary>
 public sealed class EncapTemplate
 {
+    /// <summary>The outer headers stepped into the headroom.</summary>
     public const int Length = VxlanHeader.OverheadIpv4;
+    /// <summary>Outer headers plus the inner Ethernet header.</summary>
+    public const int LengthWithInnerEthernet = Length + Ethernet.HeaderLength;
     public const int OffsetIp = Ethernet.HeaderLength;
     public const int OffsetUdp = OffsetIp + Ipv4Header.MinLength;
     public const int OffsetVxlan = OffsetUdp + UdpHeader.Length;
 
-    /// <summary>The 50 header bytes, padded to 64 so vector loads of it never run past the array.</summary>
-    public readonly byte[] Bytes = new byte[64];
+    /// <summary>The 50 outer header bytes and the 14-byte inner Ethernet header.</summary>
+    public readonly byte[] Bytes = new byte[LengthWithInnerEthernet];
     public readonly ulong IpSumWithoutLength;
     public readonly Peer Peer;
 
@@ -37,6 +42,7 @@ public sealed class EncapTemplate
         IpSumWithoutLength = InternetChecksum.Add(h.Slice(OffsetIp, Ipv4Header.MinLength));
         UdpHeader.Write(h[OffsetUdp..], 0, node.VxlanPort, 0);
         VxlanHeader.Write(h[OffsetVxlan..], node.Vni);
+        Ethernet.Write(h[Length..], peer.VtepMac, node.VtepMac, Ethernet.TypeIpv4);
     }
 
     /// <summary>The outer IPv4 checksum for a given total length, from the template sum.</summary>

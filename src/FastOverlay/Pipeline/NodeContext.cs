@@ -30,6 +30,7 @@ internal sealed class NodeContext
     public readonly TxQueues Tx;
     public readonly PacketBurst Resume;
     public readonly CounterTally Tally = new();
+    public readonly PortBindings Bindings = new();
     public ForwardingState State = null!;
     public long Now;
     public PacketTracer? Tracer;

@@ -167,6 +167,7 @@ public sealed class NodeForwarder
             }
         }
         _ctx.Tx.Attach(state);
+        _ctx.Bindings.Attach(previous, state);
         _attached = state;
     }
 

@@ -60,6 +60,8 @@ public sealed class ArpPendingQueue
     {
         displaced = -1;
         probe = false;
+        // 0 marks a free slot: a packet parked under it could never be released, ticked or counted.
+        if (address == 0) return ParkResult.Refused;
         var slot = Find(address);
         if (slot < 0)
         {
@@ -82,7 +84,9 @@ public sealed class ArpPendingQueue
             result = ParkResult.ParkedDisplacedOldest;
         }
         _packets[baseIndex + _count[slot]++] = packet;
-        if (_probes[slot] < MaxProbes && now - _lastProbe[slot] >= RetransmitTicks)
+        // A new address probes at once: its _lastProbe is long.MinValue, and now - long.MinValue overflows
+        // to a negative number for every now >= 0, so the interval test alone would never fire.
+        if (_probes[slot] < MaxProbes && (_probes[slot] == 0 || now - _lastProbe[slot] >= RetransmitTicks))
         {
             _probes[slot]++;
             _lastProbe[slot] = now;

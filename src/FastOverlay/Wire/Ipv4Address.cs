@@ -30,6 +30,7 @@ public readonly record struct Ipv4Address(uint Value) : IComparable<Ipv4Address>
             value = (value << 8) | octet;
             parts++;
             if (dot < 0) break;
+            if (parts == 4) return false; // more after the fourth octet: "1.2.3.4.5", "1.2.3.4."
             text = text[(dot + 1)..];
         }
         if (parts != 4) return false;

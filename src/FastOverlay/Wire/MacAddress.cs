@@ -14,6 +14,12 @@ public readonly record struct MacAddress(ulong Value)
     // The I/G bit is the least significant bit of the first octet (IEEE 802-2014 s8.2).
     public bool IsMulticast => (Value & 0x0100_0000_0000UL) != 0;
 
+    /// <summary>
+    /// The six bytes as they lie in a frame, in the low 48 bits of a little-endian ulong, so the data path can
+    /// compare or store a MAC with one 8-byte access (only used where <see cref="BitConverter.IsLittleEndian"/>).
+    /// </summary>
+    internal ulong WireBits => BinaryPrimitives.ReverseEndianness(Value << 16);
+
     public static MacAddress Read(ReadOnlySpan<byte> source) =>
         new(((ulong)BinaryPrimitives.ReadUInt16BigEndian(source) << 32) | BinaryPrimitives.ReadUInt32BigEndian(source[2..]));
 

@@ -32,15 +32,19 @@ internal sealed class ArpInput(NodeContext ctx)
             var targetIp = arp.TargetIp;
             var op = arp.Operation;
 
+            // A pod may speak ARP only for its own address and MAC: refuse replies or announcements that claim
+            // another pod's address (ARP spoofing, which a plain bridge lets through).
+            var foreign = senderIp != 0 && (!node.Subnet.Contains(senderIp) || senderIp == node.GatewayIp || senderIp == node.VtepIp);
+            if (foreign || !ctx.Bindings.CheckArp(port, senderIp, senderMac.Value, Ethernet.Source(frame).Value))
+            {
+                burst.SetDrop(i, DropReason.ArpSpoofed);
+                continue;
+            }
+
             // RFC 826 merge: learn the sender when it belongs to our subnet and is not one of our own addresses.
             // An ARP probe (sender 0.0.0.0, RFC 5227) teaches nothing.
-            if (senderIp != 0 && node.Subnet.Contains(senderIp) && senderIp != node.GatewayIp && senderIp != node.VtepIp && !senderMac.IsMulticast)
+            if (senderIp != 0 && !senderMac.IsMulticast)
             {
-                if (ctx.Arp.TryGetExact(senderIp, out var known, out var knownPort) && knownPort != port && IsPinned(senderIp, knownPort))
-                {
-                    burst.SetDrop(i, DropReason.ArpSpoofed);
-                    continue;
-                }
                 ctx.Arp.Learn(senderIp, senderMac, port, ctx.Now);
                 ctx.Tally.Add(Counter.ArpLearned);
                 ctx.Tracer?.Record(ctx.Name, TraceEvent.ArpLearned, h, port, senderIp, mac: senderMac.Value);
@@ -77,13 +81,6 @@ internal sealed class ArpInput(NodeContext ctx)
         // (sender 0.0.0.0, RFC 5227 duplicate address detection: answering it would make every address look
         // taken), nor for the subnet's network and broadcast addresses.
         return node.ProxyArp && sender != 0 && target != sender && node.Subnet.Contains(target) && target != node.Subnet.First && target != node.Subnet.Last;
-    }
-
-    /// <summary>A configured pod's address is pinned to its port: another port may not claim it.</summary>
-    private bool IsPinned(uint address, int port)
-    {
-        var addresses = ctx.State.PortAddresses;
-        return (uint)port < (uint)addresses.Length && addresses[port] == address;
     }
 
     private void Release(uint address)

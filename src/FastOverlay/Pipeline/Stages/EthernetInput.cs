@@ -14,6 +14,7 @@ internal sealed class EthernetInput(NodeContext ctx)
         var pool = ctx.Pool;
         var gatewayMac = ctx.Node.GatewayMac;
         var tracer = ctx.Tracer;
+        var bindings = ctx.Bindings;
         for (var i = 0; i < burst.Count; i++)
         {
             var h = burst.Handles[i];
@@ -49,6 +50,8 @@ internal sealed class EthernetInput(NodeContext ctx)
                 continue;
             }
             reason = ClassifyIpv4(pool, h, frame, l3, out var destination);
+            if (reason == DropReason.None && !bindings.CheckIpv4(pool.Meta(h).InPort, Ipv4Header.Source(frame[l3..]), Ethernet.Source(frame).Value))
+                reason = DropReason.SpoofedSource;
             if (reason != DropReason.None)
             {
                 burst.SetDrop(i, reason);

@@ -13,7 +13,7 @@ internal sealed class Ip4Rewrite(NodeContext ctx)
     public void Run(PacketBurst burst)
     {
         var pool = ctx.Pool;
-        var gatewayMac = ctx.Node.GatewayMac;
+        var header = new EthernetHeaderWriter(ctx.Node.GatewayMac, Ethernet.TypeIpv4);
         var now = ctx.Now;
         var tracer = ctx.Tracer;
         for (var i = 0; i < burst.Count; i++)
@@ -33,7 +33,7 @@ internal sealed class Ip4Rewrite(NodeContext ctx)
                 Ipv4Header.DecrementTtl(frame[Ethernet.HeaderLength..]);
                 tracer?.Record(ctx.Name, TraceEvent.TtlDecremented, h, port, frame[Ethernet.HeaderLength + Ipv4Header.OffsetTtl]);
             }
-            Ethernet.Write(frame, mac, gatewayMac, Ethernet.TypeIpv4);
+            header.Write(frame, mac);
             burst.Next[i] = NextStage.Transmit;
             burst.OutPort[i] = (ushort)port;
             ctx.Tally.Add(Counter.DeliveredToPods);

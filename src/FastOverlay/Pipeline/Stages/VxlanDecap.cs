@@ -23,7 +23,8 @@ internal sealed class VxlanDecap(NodeContext ctx)
             var frame = pool.Frame(h);
             tracer?.RecordFrame(ctx.Name, TraceEvent.Receive, h, 0, frame);
             var reason = Decapsulate(node, frame, out var outerLength, out var innerLength, out var source, out var vni);
-            if (reason == DropReason.None && peers.FindByPublicIp(source) < 0) reason = DropReason.UnknownPeer;
+            var peer = reason == DropReason.None ? peers.FindByPublicIp(source) : -1;
+            if (reason == DropReason.None && peer < 0) reason = DropReason.UnknownPeer;
             if (reason != DropReason.None)
             {
                 burst.SetDrop(i, reason);
@@ -41,6 +42,10 @@ internal sealed class VxlanDecap(NodeContext ctx)
             if (reason == DropReason.None && MacAddress.Read(inner) != node.VtepMac) reason = DropReason.InnerDstMacNotVtep;
             uint destination = 0;
             if (reason == DropReason.None) reason = EthernetInput.ClassifyIpv4(pool, h, inner, l3, out destination);
+            // Plain VXLAN has no authentication: accept only inner sources the sending peer's lease covers, so
+            // a peer (or anyone spoofing its public IP) cannot inject traffic as a pod of another node.
+            if (reason == DropReason.None && !peers[peer].Subnet.Contains(Ipv4Header.Source(pool.Frame(h)[Ethernet.HeaderLength..])))
+                reason = DropReason.SpoofedSource;
             if (reason != DropReason.None)
             {
                 burst.SetDrop(i, reason);

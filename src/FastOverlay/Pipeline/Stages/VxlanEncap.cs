@@ -22,7 +22,6 @@ internal sealed class VxlanEncap(NodeContext ctx, IcmpResponder icmp)
         var node = ctx.Node;
         var templates = ctx.State.Templates;
         var innerMtu = node.InnerMtu;
-        var vtepMac = node.VtepMac;
         var udpChecksum = node.UdpChecksum;
         var portMin = node.SourcePortMin;
         var portSpan = (uint)(node.SourcePortMax - node.SourcePortMin + 1);
@@ -44,7 +43,6 @@ internal sealed class VxlanEncap(NodeContext ctx, IcmpResponder icmp)
             ref var meta = ref pool.Meta(h);
             if ((meta.Flags & PacketFlags.Generated) == 0) Ipv4Header.DecrementTtl(ip);
             var sourcePort = (ushort)(portMin + (ushort)(((ulong)FlowHash(ip) * portSpan) >> 32));
-            Ethernet.Write(frame, template.Peer.VtepMac, vtepMac, Ethernet.TypeIpv4);
             if (!pool.Prepend(h, EncapTemplate.Length))
             {
                 burst.SetDrop(i, DropReason.FrameTooLong);
@@ -65,26 +63,32 @@ internal sealed class VxlanEncap(NodeContext ctx, IcmpResponder icmp)
     }
 
     /// <summary>
-    /// Copies the 50-byte template with a 32-byte and a 16-byte vector store and one 2-byte store, then patches
-    /// the four per-packet fields. The IPv4 checksum is the template's partial sum plus the total length.
+    /// Writes the template's 64 bytes (outer headers and the inner Ethernet header) with two 32-byte vector
+    /// stores, then patches the four per-packet fields. The IPv4 checksum is the template's partial sum plus the
+    /// total length, never a re-read of the stored header.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void WriteOuter(Span<byte> outer, EncapTemplate template, ushort sourcePort)
     {
+        if (outer.Length < EncapTemplate.LengthWithInnerEthernet) ThrowFrameTooShort();
         ref var dst = ref MemoryMarshal.GetReference(outer);
         ref var src = ref MemoryMarshal.GetArrayDataReference(template.Bytes);
         Vector256.LoadUnsafe(ref src).StoreUnsafe(ref dst);
-        Vector128.LoadUnsafe(ref src, 32).StoreUnsafe(ref dst, 32);
-        Unsafe.WriteUnaligned(ref Unsafe.Add(ref dst, 48), Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref src, 48)));
+        Vector256.LoadUnsafe(ref src, 32).StoreUnsafe(ref dst, 32);
         var totalLength = (ushort)(outer.Length - Ethernet.HeaderLength);
         var udpLength = (ushort)(totalLength - Ipv4Header.MinLength);
-        var ip = outer[EncapTemplate.OffsetIp..];
-        BinaryPrimitives.WriteUInt16BigEndian(ip[Ipv4Header.OffsetTotalLength..], totalLength);
-        BinaryPrimitives.WriteUInt16BigEndian(ip[Ipv4Header.OffsetChecksum..], template.IpChecksum(totalLength));
-        var udp = outer[EncapTemplate.OffsetUdp..];
-        BinaryPrimitives.WriteUInt16BigEndian(udp, sourcePort);
-        BinaryPrimitives.WriteUInt16BigEndian(udp[4..], udpLength);
+        WriteBigEndian(ref dst, EncapTemplate.OffsetIp + Ipv4Header.OffsetTotalLength, totalLength);
+        WriteBigEndian(ref dst, EncapTemplate.OffsetIp + Ipv4Header.OffsetChecksum, template.IpChecksum(totalLength));
+        WriteBigEndian(ref dst, EncapTemplate.OffsetUdp, sourcePort);
+        WriteBigEndian(ref dst, EncapTemplate.OffsetUdp + 4, udpLength);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WriteBigEndian(ref byte frame, int offset, ushort value) =>
+        Unsafe.WriteUnaligned(ref Unsafe.Add(ref frame, offset), BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(value) : value);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowFrameTooShort() => throw new ArgumentException("an encapsulated frame holds at least the 64-byte template");
 
     /// <summary>
     /// Hash of the inner flow for the outer source port (RFC 7348 s5), so ECMP and RSS on the underlay spread
@@ -94,12 +98,17 @@ internal sealed class VxlanEncap(NodeContext ctx, IcmpResponder icmp)
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static uint FlowHash(ReadOnlySpan<byte> ip)
     {
-        var addresses = MemoryMarshal.Read<ulong>(ip[Ipv4Header.OffsetSource..]);
-        var protocol = ip[Ipv4Header.OffsetProtocol];
-        var ihl = (ip[0] & 0x0F) * 4;
+        // The caller validated the header (20 bytes at least, IHL within the packet).
+        ref var p = ref MemoryMarshal.GetReference(ip);
+        var addresses = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref p, Ipv4Header.OffsetSource));
+        var protocol = Unsafe.Add(ref p, Ipv4Header.OffsetProtocol);
+        var ihl = (p & 0x0F) * 4;
         uint ports = 0;
-        if ((protocol == Ipv4Header.ProtocolUdp || protocol == Ipv4Header.ProtocolTcp) && Ipv4Header.HasL4Header(ip) && ip.Length >= ihl + 4)
-            ports = MemoryMarshal.Read<uint>(ip[ihl..]);
+        // Ports only where they exist: TCP/UDP, and not in a non-first fragment (offset bits of the flags word).
+        if ((protocol == Ipv4Header.ProtocolUdp || protocol == Ipv4Header.ProtocolTcp) &&
+            (Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref p, Ipv4Header.OffsetFlagsFragment)) & (BitConverter.IsLittleEndian ? 0xFF1F : 0x1FFF)) == 0 &&
+            ip.Length >= ihl + 4)
+            ports = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref p, ihl));
         var h = BitOperations.Crc32C(0x5bd1e995u, addresses);
         h = BitOperations.Crc32C(h, ports ^ ((uint)protocol << 24));
         // CRC is linear; a final multiply spreads its low bits into the high bits the range mapping uses.
