@@ -58,6 +58,7 @@ public sealed class FuzzNode
     private readonly int[] _handles = new int[256];
     private readonly KeyValuePair<Ipv4Prefix, uint>[] _routes;
     private readonly Canary _canary;
+    private readonly byte[][] _arpHello = new byte[PodCount][];
 
     public FuzzNode()
     {
@@ -84,6 +85,11 @@ public sealed class FuzzNode
         State = ForwardingState.Build(Options, underlayNode, pods, Peers);
         _routes = [.. State.Routes.Routes];
         _canary = new Canary(this);
+        for (var i = 0; i < PodCount; i++)
+        {
+            _arpHello[i] = new byte[Ethernet.MinFrameLength];
+            ArpPacket.WriteFrame(_arpHello[i], MacAddress.Broadcast, ArpPacket.OpRequest, PodMac(i), PodIp(i), MacAddress.Zero, Options.GatewayIp);
+        }
         Node = null!;
         Reset();
         _canary.Run();
@@ -98,14 +104,29 @@ public sealed class FuzzNode
     public int BaselineInUse => 1;
     public int ArpBaseline { get; private set; }
 
-    /// <summary>A fresh forwarder on the shared state, with the pods' MACs learned permanently (as PathBench does).</summary>
+    /// <summary>
+    /// A fresh forwarder on the shared state. The pods' MACs are learned permanently (as PathBench does), and each
+    /// pod then asks for the gateway once, as a pod's stack does first thing: that is what binds a pod port to its
+    /// MAC for anti-spoofing, so the input cannot be the first to claim a pod's MAC.
+    /// </summary>
     public void Reset()
     {
         Clock = new ManualClock();
         Node = new NodeForwarder(Pool, State, Clock);
-        for (var i = 0; i < PodCount; i++) Node.Arp.Learn(PodIp(i), PodMac(i), i + 1, 0, permanent: true);
+        for (var i = 0; i < PodCount; i++)
+        {
+            Node.Arp.Learn(PodIp(i), PodMac(i), i + 1, 0, permanent: true);
+            Inject(i + 1, _arpHello[i]);
+            var replies = PollAndCollect();
+            if (replies.Count != 1 || replies[0].Port != i + 1) throw new InvariantViolation($"pod {i}'s ARP for the gateway was not answered");
+        }
         ArpBaseline = Node.Arp.Count;
+        RxBaseline = Node.Counters[Counter.RxPackets];
     }
+
+    /// <summary>Frames received since <see cref="Reset"/> (the input, and the canary once it ran).</summary>
+    public long Received => Node.Counters[Counter.RxPackets] - RxBaseline;
+    public long RxBaseline { get; private set; }
 
     /// <summary>Copies <paramref name="frame"/> into a pool buffer and hands it to the node on <paramref name="port"/> (0 = underlay).</summary>
     public void Inject(int port, ReadOnlySpan<byte> frame)

@@ -51,6 +51,7 @@ public sealed class ArpTarget : IFuzzTarget
             var shouldAnswer = target == options.GatewayIp ||
                 (sender != 0 && target != sender && subnet.Contains(target) && target != subnet.First && target != subnet.Last);
             if (Oracle.ArpOp(arp) != 1 || !shouldAnswer) throw new InvariantViolation("answered ARP that must not be answered");
+            if (!SpeaksAsPod0(frame, arp)) throw new InvariantViolation("answered ARP that speaks for someone other than pod 0");
             var r = reply.AsSpan(14);
             if (first[0].Port != 1 || Oracle.ArpOp(r) != 2 || Oracle.ArpSenderIp(r) != target || Oracle.ArpTargetIp(r) != sender ||
                 Oracle.Mac(r[18..]) != Oracle.ArpSenderMac(arp) || Oracle.Mac(reply) != Oracle.ArpSenderMac(arp))
@@ -65,6 +66,7 @@ public sealed class ArpTarget : IFuzzTarget
             var e = changed[0];
             if (!valid || e.Address.Value != Oracle.ArpSenderIp(arp) || e.Mac.Value != Oracle.ArpSenderMac(arp) || e.Port != 1 || !options.Subnet.Contains(e.Address.Value))
                 throw new InvariantViolation($"neighbour {e.Address} -> {e.Mac} on port {e.Port} learned from an ARP frame that does not say so");
+            if (!SpeaksAsPod0(frame, arp)) throw new InvariantViolation($"learned {e.Address} -> {e.Mac} from ARP that speaks for someone other than pod 0");
             if (e.Address.Value == options.GatewayIp || e.Address.Value == options.VtepIp || (e.Mac.Value & 0x0100_0000_0000UL) != 0)
                 throw new InvariantViolation($"learned a neighbour the node must never learn: {e.Address} -> {e.Mac}");
         }
@@ -76,5 +78,16 @@ public sealed class ArpTarget : IFuzzTarget
         if (node.Settle().Count != 0) throw new InvariantViolation("ARP input left something to send later");
         node.CheckQuiescent();
         node.CheckCanary();
+    }
+
+    /// <summary>
+    /// Anti-spoofing: pod 0's port may speak ARP only as pod 0: sender MAC = Ethernet source = the MAC the port
+    /// bound, sender IP its configured address (or 0.0.0.0, a probe, which claims nothing).
+    /// </summary>
+    private static bool SpeaksAsPod0(ReadOnlySpan<byte> frame, ReadOnlySpan<byte> arp)
+    {
+        var mac = FuzzNode.PodMac(0).Value;
+        var sender = Oracle.ArpSenderIp(arp);
+        return Oracle.ArpSenderMac(arp) == mac && Oracle.Mac(frame[6..]) == mac && (sender == 0 || sender == FuzzNode.PodIp(0));
     }
 }

@@ -35,6 +35,9 @@ public sealed class PodFrameTarget : IFuzzTarget
             var valid = !Oracle.Ipv4(input[l3..]).IsEmpty && Oracle.Mac(input) == FuzzNode.Options.GatewayMac.Value;
             if (!valid && first.Count != 0) throw new InvariantViolation("an invalid IPv4 frame (or one not for the gateway MAC) produced output");
             if (valid) OutputChecks.ForwardedUnchanged(first, input[l3..]);
+            // Anti-spoofing: pod 0's port speaks only as pod 0 (its configured address, the MAC it bound by ARP).
+            var spoofed = valid && (Oracle.Src(input[l3..]) != FuzzNode.PodIp(0) || Oracle.Mac(input[6..]) != FuzzNode.PodMac(0).Value);
+            if (spoofed && first.Count != 0) throw new InvariantViolation("a datagram with another source address or MAC than pod 0's was let through");
         }
         else if (l3 < 0 || type != Oracle.TypeArp)
         {
@@ -48,7 +51,7 @@ public sealed class PodFrameTarget : IFuzzTarget
             if (e.Port == 0 || BinaryPrimitives.ReadUInt16BigEndian(e.Frame.AsSpan(12)) != Oracle.TypeArp)
                 throw new InvariantViolation("after the input, only ARP probes may leave while time passes");
         }
-        if (node.Node.Counters[Counter.RxPackets] != 1) throw new InvariantViolation("rx counter is not 1");
+        if (node.Received != 1) throw new InvariantViolation("rx counter did not count the input once");
         node.CheckQuiescent();
         if (node.Node.Arp.Count > node.ArpBaseline + 1) throw new InvariantViolation("one frame taught more than one neighbour");
         node.CheckCanary();

@@ -43,6 +43,10 @@ public sealed class UnderlayTarget : IFuzzTarget
             var innerOk = l3 >= 0 && type == Oracle.TypeIpv4 && Oracle.Mac(inner) == options.VtepMac.Value && !Oracle.Ipv4(inner[l3..]).IsEmpty;
             if (!innerOk && first.Count != 0) throw new InvariantViolation("an inner frame that is not IPv4 to our VTEP MAC produced output");
             if (innerOk) OutputChecks.ForwardedUnchanged(first, inner[l3..]);
+            // Anti-spoofing: a peer speaks only for the pods of its own lease.
+            var peer = Array.Find(FuzzNode.Peers, p => p.PublicIp.Value == source)!;
+            if (innerOk && !peer.Subnet.Contains(Oracle.Src(inner[l3..])) && first.Count != 0)
+                throw new InvariantViolation("an inner packet from outside the sending peer's subnet was let through");
         }
 
         var later = node.Settle();

@@ -219,16 +219,18 @@ public class FloodTests
     }
 
     [Fact]
-    public void Arp_flood_claiming_many_addresses_keeps_the_cache_within_capacity_and_legit_traffic_flows()
+    public void Arp_flood_claiming_many_addresses_is_refused_and_the_cache_never_grows()
     {
         var rig = new Rig(NodeHarness.ArpFrame(ArpPacket.OpRequest, default, 0, 0, MacAddress.Broadcast));
         var subnet = s_wide.Subnet.Address;
         var cache = rig.H.Node.Arp;
-        // Gratuitous ARP from pod0's port for 10.245.1.0 onward, each with its own MAC: far more than the cache holds.
+        var pod0 = rig.H.PodAddress(0).Value;
+        // Gratuitous ARP from pod0's port for 10.245.1.0 onward, each with its own MAC, far more than the cache
+        // holds; every 16th claims pod0's own address with a MAC that is not pod0's.
         var allocated = rig.Run(rig.H.PodPorts[0], (frame, round, i) =>
         {
-            var address = subnet + 256 + (uint)((round * 255 + i) % 65000);
-            var mac = new MacAddress(0x0A58_0000_0000UL | address);
+            var address = i % 16 == 0 ? pod0 : subnet + 256 + (uint)((round * 255 + i) % 65000);
+            var mac = new MacAddress(0x0A58_0000_0000UL | (subnet + 256 + (uint)((round * 255 + i) % 65000)));
             mac.Write(frame[6..]);
             ArpPacket.Write(frame[14..], ArpPacket.OpRequest, mac, address, MacAddress.Zero, address);
         }, () =>
@@ -236,8 +238,10 @@ public class FloodTests
             if (cache.Count > cache.Capacity) throw new InvalidOperationException("ARP cache past its capacity");
         });
         rig.AssertBoundedAndClean(allocated);
-        Assert.Equal(cache.Capacity, cache.Count);
-        Assert.True(rig.H.Node.Counters[Counter.ArpLearned] > cache.Capacity * 10);
+        // A port speaks ARP for its own address and MAC only (anti-spoofing), so nothing of the flood is learned.
+        Assert.Equal((WarmupRounds + Rounds) * (Burst - 1), rig.H.Node.Counters.Drops(DropReason.ArpSpoofed));
+        Assert.Equal(2, cache.Count);
+        Assert.Equal(rig.H.PodMacAddress(0), cache.Snapshot().Single(e => e.Address.Value == pod0).Mac);
     }
 
     [Fact]

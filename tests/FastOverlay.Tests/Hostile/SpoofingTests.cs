@@ -8,12 +8,11 @@ namespace FastOverlay.Tests.Hostile;
 /// <summary>
 /// Attacks on identity: a peer sending inner packets from addresses it does not own, a pod sending as another
 /// pod, ARP claiming another pod's address. Each is refused with SpoofedSource or ArpSpoofed, and the victim's
-/// traffic still goes to the victim. Tests of rules that are not in this branch yet are skipped, with the reason.
+/// traffic still goes to the victim. (Written before the anti-spoofing rules reached this branch; all pass since
+/// main was merged in.)
 /// </summary>
 public class SpoofingTests
 {
-    private const string NotYet = "anti-spoofing lands in main separately";
-
     private static NodeHarness Node()
     {
         var h = new NodeHarness(poolSize: 512);
@@ -25,7 +24,7 @@ public class SpoofingTests
         NodeHarness.VxlanFrame(NodeHarness.PeerB.PublicIp.Value, NodeHarness.PublicIp.Value, 1,
             NodeHarness.UdpFrame(NodeHarness.PeerB.VtepMac, NodeHarness.VtepMac, innerSource, innerDestination));
 
-    [Fact(Skip = NotYet)]
+    [Fact]
     public void Decap_refuses_inner_sources_outside_the_sending_peers_subnet()
     {
         var h = Node();
@@ -39,7 +38,7 @@ public class SpoofingTests
         AssertForwarded(h, 0, FromPeerB(NodeHarness.PeerB.Subnet.Address, pod1), 2);
     }
 
-    [Fact(Skip = NotYet)]
+    [Fact]
     public void A_pod_port_refuses_another_pods_source_address()
     {
         var h = Node();
@@ -50,7 +49,7 @@ public class SpoofingTests
         AssertGoodTrafficFlows(h);
     }
 
-    [Fact(Skip = NotYet)]
+    [Fact]
     public void A_pod_port_refuses_a_source_mac_other_than_the_pods_own()
     {
         var h = Node();
@@ -75,7 +74,7 @@ public class SpoofingTests
         Assert.Equal(NodeHarness.PodMac(1), Ethernet.Destination(delivered));
     }
 
-    [Fact(Skip = NotYet)]
+    [Fact]
     public void Arp_claiming_a_configured_pods_address_is_refused_even_before_that_pod_spoke()
     {
         // pod1's address is configured on port 2; pod1 has not sent ARP yet, so nothing is learned for it.
@@ -86,7 +85,7 @@ public class SpoofingTests
         Assert.Equal(0, h.Node.Arp.Count);
     }
 
-    [Fact(Skip = NotYet)]
+    [Fact]
     public void Arp_claiming_the_gateway_or_vtep_address_is_refused()
     {
         var h = Node();
