@@ -1,6 +1,7 @@
 using System.CommandLine;
 using FastOverlay.Cli.Bench;
 using FastOverlay.Cli.Demo;
+using FastOverlay.Cli.Run;
 
 namespace FastOverlay.Cli;
 
@@ -8,12 +9,13 @@ public static class Program
 {
     public static int Main(string[] args) => BuildCommand(Console.Out).Parse(args).Invoke();
 
-    internal static RootCommand BuildCommand(TextWriter output)
+    internal static RootCommand BuildCommand(TextWriter output, TextWriter? error = null)
     {
         var root = new RootCommand("FastOverlay: a userspace VXLAN overlay data plane for Kubernetes pod networking, wire-compatible with flannel.");
         var demo = DemoCommand.Create(output);
         root.Subcommands.Add(demo);
         root.Subcommands.Add(BenchCommand.Create(output));
+        root.Subcommands.Add(RunCommand.Create(output, error ?? Console.Error));
         // With no subcommand the program runs the demo, with the demo's options.
         foreach (var option in demo.Options) root.Options.Add(option);
         root.Action = demo.Action;

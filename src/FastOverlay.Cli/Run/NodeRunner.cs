@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using FastOverlay.Config;
+using FastOverlay.Control;
+
+namespace FastOverlay.Cli.Run;
+
+/// <summary>
+/// Runs a node: load and validate the configuration (nothing is opened if it is wrong), open the ports, start
+/// the forwarder thread, print `ready`, then wait for a signal while printing counters and reloading the file;
+/// on SIGINT/SIGTERM stop the thread, drain the forwarder, close the ports and check no buffer leaked.
+/// Exit codes: 0 clean stop, 1 runtime failure (a port would not open, the loop died, buffers leaked), 2 bad configuration.
+/// </summary>
+internal sealed class NodeRunner(TextWriter output, TextWriter error)
+{
+    public const int ExitOk = 0;
+    public const int ExitFailure = 1;
+    public const int ExitBadConfig = 2;
+
+    private readonly ManualResetEventSlim _stop = new();
+
+    public int Run(string configPath, double statsSeconds, int poolBuffers, IPortFactory ports)
+    {
+        var interfaces = new SysfsInterfaceCatalog();
+        OverlayConfig config;
+        byte[] bytes;
+        try
+        {
+            bytes = ReadConfig(configPath);
+            config = ConfigLoader.Load(bytes, interfaces);
+        }
+        catch (ConfigException e)
+        {
+            error.WriteLine($"fastoverlay: {configPath}: {e.Message}");
+            return ExitBadConfig;
+        }
+
+        NodeController controller;
+        try
+        {
+            controller = NodeController.Start(config, ports, poolBuffers);
+        }
+        catch (IOException e)
+        {
+            error.WriteLine($"fastoverlay: cannot open the node's ports: {e.Message}");
+            return ExitFailure;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var printer = new CounterPrinter(output, controller);
+        using (controller)
+        using (var loop = new ForwarderLoop(controller))
+        using (var watcher = new ConfigWatcher(configPath, bytes, b => ConfigLoader.Load(b, interfaces), controller.Apply, error))
+        {
+            loop.Failed += _ => _stop.Set();
+            using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnStopSignal);
+            using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnStopSignal);
+            using var hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c =>
+            {
+                c.Cancel = true;
+                watcher.ForceReload();
+            });
+
+            loop.Start();
+            if (!loop.WaitUntilPolling(TimeSpan.FromSeconds(30)) || loop.Failure is not null) return Fail(loop, controller);
+            printer.PrintStart(config);
+            output.WriteLine("ready");
+            output.Flush();
+            watcher.Start();
+
+            var interval = statsSeconds > 0 ? TimeSpan.FromSeconds(statsSeconds) : Timeout.InfiniteTimeSpan;
+            while (!_stop.Wait(interval)) printer.PrintInterval(Stopwatch.GetElapsedTime(started));
+
+            watcher.Dispose();
+            loop.Stop();
+            if (loop.Failure is not null) return Fail(loop, controller);
+            controller.Forwarder.Drain();
+            printer.PrintFinal(Stopwatch.GetElapsedTime(started));
+        }
+        // Ports are closed now; every buffer must be back in the pool.
+        var leaked = controller.Pool.InUse;
+        output.WriteLine($"buffers in use after drain: {leaked}");
+        output.Flush();
+        if (leaked == 0) return ExitOk;
+        error.WriteLine($"fastoverlay: {leaked} packet buffers leaked: a buffer ownership bug");
+        return ExitFailure;
+    }
+
+    private static byte[] ReadConfig(string path)
+    {
+        try
+        {
+            return File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException("", $"cannot read it: {e.Message}");
+        }
+    }
+
+    private void OnStopSignal(PosixSignalContext context)
+    {
+        // Cancel the default (immediate exit): the loop stops, drains and closes its sockets first.
+        context.Cancel = true;
+        _stop.Set();
+    }
+
+    private int Fail(ForwarderLoop loop, NodeController controller)
+    {
+        error.WriteLine(loop.Failure is { } e ? $"fastoverlay: the forwarder thread failed: {e}" : "fastoverlay: the forwarder thread did not start polling");
+        loop.Stop();
+        controller.Dispose();
+        return ExitFailure;
+    }
+}

@@ -1,0 +1,87 @@
+namespace FastOverlay.Ports;
+
+/// <summary>
+/// What a socket port saw that the pipeline cannot: frames it dropped before they became packets, system call
+/// errors, and the kernel's own drops. The forwarder thread is the only writer and adds once per call, not per
+/// packet; readers on other threads see whole 64-bit values (the same scheme as NodeCounters).
+/// </summary>
+public sealed class PortCounters
+{
+    private long _rxFrames;
+    private long _rxBytes;
+    private long _rxTooLong;
+    private long _rxNoBuffer;
+    private long _rxErrors;
+    private long _txFrames;
+    private long _txBytes;
+    private long _txErrors;
+    private long _txBusy;
+    private long _kernelDrops;
+    private int _lastErrno;
+
+    public long RxFrames => Volatile.Read(ref _rxFrames);
+    public long RxBytes => Volatile.Read(ref _rxBytes);
+    /// <summary>Frames longer than a packet buffer holds (a GSO super-frame, jumbo or truncated frame), dropped.</summary>
+    public long RxTooLong => Volatile.Read(ref _rxTooLong);
+    /// <summary>Receive calls that stopped early because the pool had no free buffer (frames stay queued).</summary>
+    public long RxNoBuffer => Volatile.Read(ref _rxNoBuffer);
+    public long RxErrors => Volatile.Read(ref _rxErrors);
+    public long TxFrames => Volatile.Read(ref _txFrames);
+    public long TxBytes => Volatile.Read(ref _txBytes);
+    /// <summary>Frames the kernel refused (EMSGSIZE, ENETDOWN, ...), dropped by the port.</summary>
+    public long TxErrors => Volatile.Read(ref _txErrors);
+    /// <summary>Transmit calls cut short by a full socket buffer (EAGAIN/ENOBUFS); the rest went back unaccepted.</summary>
+    public long TxBusy => Volatile.Read(ref _txBusy);
+    /// <summary>Frames the kernel dropped because the receive ring or socket buffer was full.</summary>
+    public long KernelDrops => Volatile.Read(ref _kernelDrops);
+    /// <summary>errno of the most recent failed call (0 if none), for the operator.</summary>
+    public int LastErrno => Volatile.Read(ref _lastErrno);
+
+    internal void AddReceive(long frames, long bytes, long tooLong)
+    {
+        if (frames != 0)
+        {
+            Volatile.Write(ref _rxFrames, _rxFrames + frames);
+            Volatile.Write(ref _rxBytes, _rxBytes + bytes);
+        }
+        if (tooLong != 0) Volatile.Write(ref _rxTooLong, _rxTooLong + tooLong);
+    }
+
+    internal void AddTransmit(long frames, long bytes)
+    {
+        if (frames == 0) return;
+        Volatile.Write(ref _txFrames, _txFrames + frames);
+        Volatile.Write(ref _txBytes, _txBytes + bytes);
+    }
+
+    internal void RxNoBufferOnce() => Volatile.Write(ref _rxNoBuffer, _rxNoBuffer + 1);
+
+    internal void RxError(int errno)
+    {
+        Volatile.Write(ref _rxErrors, _rxErrors + 1);
+        Volatile.Write(ref _lastErrno, errno);
+    }
+
+    internal void TxError(int errno, long frames = 1)
+    {
+        Volatile.Write(ref _txErrors, _txErrors + frames);
+        Volatile.Write(ref _lastErrno, errno);
+    }
+
+    internal void TxBusyOnce() => Volatile.Write(ref _txBusy, _txBusy + 1);
+
+    /// <summary>For a kernel counter that arrives as a running total (SO_RXQ_OVFL), on the forwarder thread.</summary>
+    internal void SetKernelDrops(long total)
+    {
+        if (total > _kernelDrops) Volatile.Write(ref _kernelDrops, total);
+    }
+
+    /// <summary>Kernel drop counts are read from another thread (statistics), so this one adds atomically.</summary>
+    internal void AddKernelDrops(long drops)
+    {
+        if (drops != 0) Interlocked.Add(ref _kernelDrops, drops);
+    }
+
+    public override string ToString() =>
+        $"rx {RxFrames} tx {TxFrames} rx-too-long {RxTooLong} rx-no-buffer {RxNoBuffer} rx-errors {RxErrors} tx-errors {TxErrors} tx-busy {TxBusy} kernel-drops {KernelDrops}";
+}

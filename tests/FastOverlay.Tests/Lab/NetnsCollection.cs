@@ -1,0 +1,4 @@
+namespace FastOverlay.Tests.Lab;
+
+[CollectionDefinition("netns", DisableParallelization = true)]
+public sealed class NetnsCollection;
