@@ -78,8 +78,9 @@ public sealed class UdpUnderlayPortTests
         for (var i = 0; i < frames.Count; i++)
         {
             var frame = frames[i];
-            Assert.Equal(DropReason.None, VxlanDecap.Decapsulate(node, frame, out var outerLength, out var source, out var vni));
+            Assert.Equal(DropReason.None, VxlanDecap.Decapsulate(node, frame, out var outerLength, out var innerLength, out var source, out var vni));
             Assert.Equal(VxlanHeader.OverheadIpv4, outerLength);
+            Assert.Equal(frame.Length - outerLength, innerLength);
             Assert.Equal(Remote.Value, source);
             Assert.Equal(1u, vni);
             Assert.Equal(datagrams[i][VxlanHeader.Length..], frame[outerLength..]);
@@ -144,7 +145,7 @@ public sealed class UdpUnderlayPortTests
 
         Assert.Single(received);
         var remoteNode = Node(port, Remote);
-        Assert.Equal(DropReason.None, VxlanDecap.Decapsulate(remoteNode, received[0], out var outer, out var source, out _));
+        Assert.Equal(DropReason.None, VxlanDecap.Decapsulate(remoteNode, received[0], out var outer, out _, out var source, out _));
         Assert.Equal(Local.Value, source);
         Assert.Equal(inner, received[0][outer..]);
     }
