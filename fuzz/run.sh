@@ -11,7 +11,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-targets=(pod-frame underlay arp)
+targets=(pod-frame underlay arp config)
 
 if [ $# -eq 0 ]; then
   printf '%s\n' "${targets[@]}"
@@ -67,8 +67,10 @@ export AFL_NO_UI=1 AFL_NO_AFFINITY=1              # plain log lines; share the c
 export AFL_FORKSRV_INIT_TMOUT=60000               # the runtime's start and first JIT take seconds
 export AFL_SHUFFLE_QUEUE=0
 echo "== afl-fuzz $target for ${seconds}s (corpus fuzz/corpus/$target, output ${out#"$root"/})"
+dict=()
+[ -f "$here/dict/$target.dict" ] && dict=(-x "$here/dict/$target.dict")
 # shellcheck disable=SC2086
-nice -n "${FUZZ_NICE:-10}" afl-fuzz -i "$here/corpus/$target" -o "$out" -t "${FUZZ_TIMEOUT_MS:-2000}" -m none -V "$seconds" ${AFL_EXTRA:-} \
+nice -n "${FUZZ_NICE:-10}" afl-fuzz -i "$here/corpus/$target" -o "$out" -t "${FUZZ_TIMEOUT_MS:-2000}" -m none -V "$seconds" "${dict[@]}" ${AFL_EXTRA:-} \
   -- dotnet "$build/FastOverlay.Fuzz.dll" "$target" > "$findings/$target.log" 2>&1 || {
     rc=$?
     tail -n 30 "$findings/$target.log"

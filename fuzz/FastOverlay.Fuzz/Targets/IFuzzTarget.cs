@@ -12,13 +12,14 @@ public interface IFuzzTarget
 
 public static class FuzzTargets
 {
-    public static IReadOnlyList<string> Names { get; } = ["pod-frame", "underlay", "arp"];
+    public static IReadOnlyList<string> Names { get; } = ["pod-frame", "underlay", "arp", "config"];
 
     public static IFuzzTarget Create(string name) => name switch
     {
         "pod-frame" => new PodFrameTarget(),
         "underlay" => new UnderlayTarget(),
         "arp" => new ArpTarget(),
+        "config" => new ConfigTarget(),
         _ => throw new ArgumentException($"unknown fuzz target '{name}' (known: {string.Join(", ", Names)})", nameof(name)),
     };
 }

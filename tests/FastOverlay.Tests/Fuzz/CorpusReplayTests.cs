@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using FastOverlay.Config;
 using FastOverlay.Fuzz;
 using FastOverlay.Fuzz.Targets;
 using FastOverlay.Pipeline;
+using FastOverlay.Wire;
 
 namespace FastOverlay.Tests.Fuzz;
 
@@ -55,12 +57,43 @@ public class CorpusReplayTests
     [Fact]
     public void Every_target_has_a_seed_corpus_of_real_frames()
     {
-        foreach (var target in FuzzTargets.Names)
+        foreach (var target in FuzzTargets.Names.Where(t => t != "config"))
         {
             var files = Directory.GetFiles(Path.Combine(RepoRoot, "fuzz", "corpus", target));
             Assert.True(files.Length >= 8, $"{target}: only {files.Length} seeds");
             Assert.All(files, f => Assert.InRange(new FileInfo(f).Length, 60, PacketPool.MaxFrameLength));
         }
+    }
+
+    [Theory]
+    [InlineData("example.json", 1, 1)]
+    [InlineData("full.json", 3, 2)]
+    [InlineData("minimal.json", 0, 0)]
+    [InlineData("small-network.json", 1, 2)]
+    public void Valid_config_seeds_load_so_the_config_target_reaches_the_node(string file, int pods, int peers)
+    {
+        var config = ConfigLoader.Load(File.ReadAllBytes(Path.Combine(RepoRoot, "fuzz", "corpus", "config", file)), new NoInterfacesButTheFuzzers());
+        Assert.Equal(pods, config.Node.Pods.Count);
+        Assert.Equal(peers, config.Peers.Count);
+    }
+
+    [Theory]
+    [InlineData("flannel-net-conf-only.json", "Node")]
+    [InlineData("udp-backend.json", "Backend.Type")]
+    public void Invalid_config_seeds_are_refused_for_their_field(string file, string path)
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load(File.ReadAllBytes(Path.Combine(RepoRoot, "fuzz", "corpus", "config", file)), new NoInterfacesButTheFuzzers()));
+        Assert.Equal(path, e.Path);
+    }
+
+    /// <summary>The same interfaces the config target's catalog has (eth0 and veth-pod1..4).</summary>
+    private sealed class NoInterfacesButTheFuzzers : IInterfaceCatalog
+    {
+        public bool Exists(string name) => name is "eth0" or "veth-pod1" or "veth-pod2" or "veth-pod3" or "veth-pod4";
+
+        public int? Mtu(string name) => Exists(name) ? 1500 : null;
+
+        public MacAddress? Mac(string name) => null;
     }
 
     [Fact]
