@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Text;
+using FastOverlay.Config;
 using FastOverlay.Fuzz.Targets;
 using FastOverlay.Pipeline;
 using FastOverlay.Tests.Pipeline;
@@ -83,5 +85,40 @@ public class FuzzRegressionTests
         Assert.Equal(0, c.TotalDrops);
         Assert.Equal(1, c[Counter.ArpConsumed]);
         Assert.Equal(c[Counter.RxPackets], c[Counter.TxPackets] + c.TotalDrops + c[Counter.ArpConsumed]);
+    }
+
+    /// <summary>
+    /// config, found by replaying 3000 mutations of the seeds through the config target before its AFL run (102
+    /// crashed): a key with a byte that is not UTF-8 (flannel's own net-conf.json with one byte flipped). JsonDocument
+    /// checks a string's text only when it is read and then throws InvalidOperationException, which escaped
+    /// ConfigLoader.Load instead of a ConfigException ("bad config exits 2" would have been an unhandled crash).
+    /// </summary>
+    internal static readonly byte[] ConfigKeyNotUtf8 = [.. "{\n  \"Net"u8, 0xF7, .. "ork\": \"10.244.0.0/16\",\n  \"Backend\": {\n    \"Type\": \"vxlan\"\n  }\n}\n"u8];
+
+    /// <summary>The same failure from text that is valid UTF-8: an escaped lone surrogate in a value and in a key.</summary>
+    internal static readonly string[] ConfigLoneSurrogates =
+    [
+        """{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"},"Node":{"Name":"\ud800","PublicIP":"10.0.0.1","Subnet":"10.5.52.0/24","VtepMAC":"0e:00:00:00:00:01"}}""",
+        """{"Net\udc00work":"10.5.0.0/16"}""",
+        """{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"},"Node":{"Name":"n","PublicIP":"10.0.0.1","Subnet":"10.5.52.0/24","VtepMAC":["\ud83d"]}}""",
+    ];
+
+    [Fact]
+    public void Config_crash_inputs_pass_the_target()
+    {
+        var target = new ConfigTarget();
+        target.Run(ConfigKeyNotUtf8);
+        foreach (var json in ConfigLoneSurrogates) target.Run(Encoding.UTF8.GetBytes(json));
+    }
+
+    [Fact]
+    public void Config_text_that_is_not_valid_is_a_config_error_naming_where()
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load(ConfigKeyNotUtf8, new SysfsInterfaceCatalog("/nonexistent")));
+        Assert.Contains("not valid text", e.Message);
+        e = Assert.Throws<ConfigException>(() => ConfigLoader.Load(Encoding.UTF8.GetBytes(ConfigLoneSurrogates[0]), new SysfsInterfaceCatalog("/nonexistent")));
+        Assert.Equal("Node.Name", e.Path);
+        Assert.Throws<ConfigException>(() => ConfigLoader.Load(Encoding.UTF8.GetBytes(ConfigLoneSurrogates[1]), new SysfsInterfaceCatalog("/nonexistent")));
+        Assert.Throws<ConfigException>(() => ConfigLoader.Load(Encoding.UTF8.GetBytes(ConfigLoneSurrogates[2]), new SysfsInterfaceCatalog("/nonexistent")));
     }
 }
