@@ -202,6 +202,21 @@ public class FloodTests
     }
 
     [Fact]
+    public void Flood_to_the_subnets_of_nodes_that_are_not_peers_is_unroutable_within_bounds_and_legit_traffic_flows()
+    {
+        var rig = new Rig(NodeHarness.UdpFrame(default, NodeHarness.GatewayMac, 0, 0));
+        rig.H.PodMacAddress(0).Write(rig.Flood.AsSpan(6));
+        BinaryPrimitives.WriteUInt32BigEndian(rig.Flood.AsSpan(14 + 12), rig.H.PodAddress(0).Value);
+        // 10.244.3.0 - 10.244.255.255: pod subnets of nodes this node has no lease for (peer B is 10.244.2.0/24).
+        var allocated = rig.Run(rig.H.PodPorts[0], (frame, round, i) => WriteDestination(frame, 0x0AF4_0300u + (uint)((round * 255 + i) % (253 * 256))));
+        rig.AssertBoundedAndClean(allocated);
+        var c = rig.H.Node.Counters;
+        Assert.Equal((WarmupRounds + Rounds) * (Burst - 1), c.Drops(DropReason.NoRoute));
+        Assert.Equal(0, c[Counter.Encapsulated]);
+        Assert.True(c[Counter.IcmpErrorsSent] <= 50 + ((WarmupRounds + Rounds) / 100.0 + 11) * rig.H.Options.IcmpErrorsPerSecond);
+    }
+
+    [Fact]
     public void Vxlan_flood_from_unknown_peers_is_refused_and_legit_traffic_flows()
     {
         var inner = NodeHarness.UdpFrame(NodeHarness.PeerB.VtepMac, NodeHarness.VtepMac, NodeHarness.PeerB.Subnet.Address + 9, 0x0AF5_0003);
