@@ -57,7 +57,7 @@ public class VxlanBenchmarks
         foreach (var frame in _vxlan)
         {
             ReadOnlySpan<byte> f = frame;
-            if (VxlanDecap.Decapsulate(_node, f, out var outerLength, out _, out _) != DropReason.None) continue;
+            if (VxlanDecap.Decapsulate(_node, f, out var outerLength, out _, out _, out _) != DropReason.None) continue;
             var inner = f[outerLength..];
             if (Ethernet.Parse(inner, out var type, out var l3) != DropReason.None || type != Ethernet.TypeIpv4) continue;
             var ip = inner[l3..];

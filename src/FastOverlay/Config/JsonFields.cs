@@ -19,7 +19,7 @@ internal sealed class JsonFields
         if (element.ValueKind != JsonValueKind.Object) throw new ConfigException(path, $"expected an object, got {Describe(element)}");
         foreach (var property in element.EnumerateObject())
         {
-            var name = property.Name;
+            var name = Text(() => property.Name, path, "a key");
             if (System.Array.IndexOf(known, name) < 0)
             {
                 var match = System.Array.Find(known, k => string.Equals(k, name, StringComparison.OrdinalIgnoreCase));
@@ -91,7 +91,24 @@ internal sealed class JsonFields
     }
 
     private static string ReadString(JsonElement v, string path) =>
-        v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new ConfigException(path, $"expected a string, got {Describe(v)}");
+        v.ValueKind == JsonValueKind.String ? Text(() => v.GetString()!, path, "the string") : throw new ConfigException(path, $"expected a string, got {Describe(v)}");
+
+    /// <summary>
+    /// JsonDocument checks the text of a string only when it is read (invalid UTF-8, an escaped lone surrogate such
+    /// as "\ud800") and throws InvalidOperationException then, which must not escape as anything but a
+    /// <see cref="ConfigException"/> (found by the config fuzz target).
+    /// </summary>
+    private static string Text(Func<string> read, string path, string what)
+    {
+        try
+        {
+            return read();
+        }
+        catch (InvalidOperationException)
+        {
+            throw new ConfigException(path, $"{what} is not valid text (invalid UTF-8, or an escaped lone surrogate)");
+        }
+    }
 
     private static Ipv4Address ParseAddress(string text, string path) =>
         Ipv4Address.TryParse(text, out var address) ? address : throw new ConfigException(path, $"'{text}' is not an IPv4 address");
@@ -101,7 +118,7 @@ internal sealed class JsonFields
 
     private static string Describe(JsonElement v) => v.ValueKind switch
     {
-        JsonValueKind.String => $"the string \"{v.GetString()}\"",
+        JsonValueKind.String => $"the string \"{Text(() => v.GetString()!, "", "the string")}\"",
         JsonValueKind.Number => $"the number {v.GetRawText()}",
         JsonValueKind.True or JsonValueKind.False => $"{v.GetRawText()}",
         JsonValueKind.Array => "an array",

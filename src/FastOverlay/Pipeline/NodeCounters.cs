@@ -12,6 +12,11 @@ public enum Counter
     ArpLearned,
     ArpParked,
     ArpReleased,
+    /// <summary>
+    /// ARP replies and announcements the node took in (learned from, or ignored as about no neighbour of ours):
+    /// neither sent on nor dropped, so without this counter received = sent + dropped could not be checked.
+    /// </summary>
+    ArpConsumed,
     IcmpEchoReplies,
     IcmpErrorsSent,
     IcmpErrorsSuppressed,

@@ -39,11 +39,16 @@ public sealed class UdpUnderlayPortTests
         return (ushort)((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 
-    /// <summary>VXLAN header (I flag, VNI 1) then an inner Ethernet/IPv4/UDP frame to the local VTEP MAC.</summary>
-    private static byte[] VxlanPayload(int sequence, int innerPayload = 32)
+    /// <summary>
+    /// VXLAN header (I flag, VNI 1) then an inner Ethernet/IPv4/UDP frame to the local VTEP MAC, or, with
+    /// <paramref name="toRemote"/>, from it to the remote's (what encap's template writes since main's 64-byte template).
+    /// </summary>
+    private static byte[] VxlanPayload(int sequence, int innerPayload = 32, bool toRemote = false)
     {
         var inner = new byte[Ethernet.HeaderLength + Ipv4Header.MinLength + UdpHeader.Length + innerPayload];
-        Ethernet.Write(inner, MacAddress.Parse("0e:fd:00:00:01:00"), MacAddress.Parse("0e:fd:00:00:02:00"), Ethernet.TypeIpv4);
+        var local = MacAddress.Parse("0e:fd:00:00:01:00");
+        var remote = MacAddress.Parse("0e:fd:00:00:02:00");
+        Ethernet.Write(inner, toRemote ? remote : local, toRemote ? local : remote, Ethernet.TypeIpv4);
         Ipv4Header.Write(inner.AsSpan(14), (ushort)(inner.Length - 14), (ushort)sequence, 0, 63, Ipv4Header.ProtocolUdp, 0x0AF40202, 0x0AF40102);
         UdpHeader.Write(inner.AsSpan(34), 1000, 2000, (ushort)(UdpHeader.Length + innerPayload));
         var datagram = new byte[VxlanHeader.Length + inner.Length];
@@ -78,8 +83,9 @@ public sealed class UdpUnderlayPortTests
         for (var i = 0; i < frames.Count; i++)
         {
             var frame = frames[i];
-            Assert.Equal(DropReason.None, VxlanDecap.Decapsulate(node, frame, out var outerLength, out var source, out var vni));
+            Assert.Equal(DropReason.None, VxlanDecap.Decapsulate(node, frame, out var outerLength, out var innerLength, out var source, out var vni));
             Assert.Equal(VxlanHeader.OverheadIpv4, outerLength);
+            Assert.Equal(frame.Length - outerLength, innerLength);
             Assert.Equal(Remote.Value, source);
             Assert.Equal(1u, vni);
             Assert.Equal(datagrams[i][VxlanHeader.Length..], frame[outerLength..]);
@@ -101,7 +107,7 @@ public sealed class UdpUnderlayPortTests
         using var underlay = new UdpUnderlayPort(Local, port, pool);
         using var peer = Peer(port);
 
-        var payloads = Enumerable.Range(0, 64).Select(i => VxlanPayload(i, 10 + i)).ToList();
+        var payloads = Enumerable.Range(0, 64).Select(i => VxlanPayload(i, 10 + i, toRemote: true)).ToList();
         var frames = payloads.Select(p =>
         {
             var inner = p[VxlanHeader.Length..];
@@ -138,7 +144,7 @@ public sealed class UdpUnderlayPortTests
         using var a = new UdpUnderlayPort(Local, port, pool);
         using var b = new UdpUnderlayPort(Remote, port, pool);
 
-        var inner = VxlanPayload(7)[VxlanHeader.Length..];
+        var inner = VxlanPayload(7, toRemote: true)[VxlanHeader.Length..];
         var frame = new byte[EncapTemplate.Length + inner.Length];
         inner.CopyTo(frame, EncapTemplate.Length);
         VxlanEncap.WriteOuter(frame, template, 50000);
@@ -148,7 +154,7 @@ public sealed class UdpUnderlayPortTests
 
         Assert.Single(received);
         var remoteNode = Node(port, Remote);
-        Assert.Equal(DropReason.None, VxlanDecap.Decapsulate(remoteNode, received[0], out var outer, out var source, out _));
+        Assert.Equal(DropReason.None, VxlanDecap.Decapsulate(remoteNode, received[0], out var outer, out _, out var source, out _));
         Assert.Equal(Local.Value, source);
         Assert.Equal(inner, received[0][outer..]);
     }

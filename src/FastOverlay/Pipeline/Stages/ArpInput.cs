@@ -68,6 +68,7 @@ internal sealed class ArpInput(NodeContext ctx)
                 burst.SetDrop(i, DropReason.ArpNotForUs);
                 continue;
             }
+            ctx.Tally.Add(Counter.ArpConsumed);
             pool.Free(h);
             burst.Next[i] = NextStage.Consumed;
         }

@@ -22,7 +22,7 @@ internal sealed class VxlanDecap(NodeContext ctx)
             var h = burst.Handles[i];
             var frame = pool.Frame(h);
             tracer?.RecordFrame(ctx.Name, TraceEvent.Receive, h, 0, frame);
-            var reason = Decapsulate(node, frame, out var outerLength, out var source, out var vni);
+            var reason = Decapsulate(node, frame, out var outerLength, out var innerLength, out var source, out var vni);
             var peer = reason == DropReason.None ? peers.FindByPublicIp(source) : -1;
             if (reason == DropReason.None && peer < 0) reason = DropReason.UnknownPeer;
             if (reason != DropReason.None)
@@ -31,6 +31,7 @@ internal sealed class VxlanDecap(NodeContext ctx)
                 continue;
             }
             pool.Strip(h, outerLength);
+            pool.Truncate(h, innerLength);
             pool.Meta(h).Flags |= PacketFlags.Decapsulated;
             ctx.Tally.Add(Counter.Decapsulated);
             tracer?.Record(ctx.Name, TraceEvent.Decapsulated, h, 0, source, node.PublicIp.Value, vni);
@@ -56,10 +57,15 @@ internal sealed class VxlanDecap(NodeContext ctx)
         }
     }
 
-    /// <summary>Checks the outer headers; returns the number of bytes in front of the inner frame.</summary>
-    internal static DropReason Decapsulate(NodeOptions node, ReadOnlySpan<byte> frame, out int outerLength, out uint source, out uint vni)
+    /// <summary>
+    /// Checks the outer headers; returns the number of bytes in front of the inner frame and the inner frame's
+    /// length. The inner frame ends where the UDP datagram ends (RFC 768 length): bytes after it, whether outer
+    /// Ethernet padding or a forged UDP length shorter than the packet, are not part of the tunnel payload.
+    /// </summary>
+    internal static DropReason Decapsulate(NodeOptions node, ReadOnlySpan<byte> frame, out int outerLength, out int innerLength, out uint source, out uint vni)
     {
         outerLength = 0;
+        innerLength = 0;
         source = 0;
         vni = 0;
         var reason = Ethernet.Parse(frame, out var etherType, out var l3);
@@ -84,7 +90,8 @@ internal sealed class VxlanDecap(NodeContext ctx)
         if (reason != DropReason.None) return reason;
         if (vni != node.Vni) return DropReason.UnknownVni;
         outerLength = l3 + ihl + UdpHeader.Length + VxlanHeader.Length;
-        if (frame.Length - outerLength < Ethernet.HeaderLength) return DropReason.FrameTooShort;
+        innerLength = udp.Length - UdpHeader.Length - VxlanHeader.Length;
+        if (innerLength < Ethernet.HeaderLength) return DropReason.FrameTooShort;
         return DropReason.None;
     }
 }
