@@ -20,6 +20,7 @@ internal static class Errno
     public const int EPerm = 1;
     public const int ENoEnt = 2;
     public const int EIntr = 4;
+    public const int EIo = 5;
     public const int ENxio = 6;
     public const int EBadF = 9;
     public const int EAgain = 11;
@@ -54,6 +55,7 @@ internal static class Errno
         EPerm => "EPERM",
         ENoEnt => "ENOENT",
         EIntr => "EINTR",
+        EIo => "EIO",
         ENxio => "ENXIO",
         EBadF => "EBADF",
         EAgain => "EAGAIN",

@@ -18,11 +18,22 @@ internal static class Linux
     public const ushort EthPAll = 0x0003;
     public const int IpProtoIp = 0;
     public const int IpProtoUdp = 17;
+    /// <summary>SOL_UDP is IPPROTO_UDP.</summary>
+    public const int SolUdp = 17;
+    /// <summary>UDP_SEGMENT (Linux 4.18): uint16 segment size, per socket or as a cmsg per sendmsg (UDP GSO).</summary>
+    public const int UdpSegment = 103;
+    /// <summary>UDP_GRO (Linux 5.0): receive coalesced datagrams, with an int cmsg carrying the segment size.</summary>
+    public const int UdpGro = 104;
+    /// <summary>CMSG_SPACE(sizeof(int)) on LP64, as <see cref="CmsgSpaceUInt32"/>.</summary>
+    public const int CmsgSpaceInt32 = 24;
+    /// <summary>CMSG_SPACE(sizeof(uint16)) on LP64: a 16-byte cmsghdr plus 2 bytes padded to 8.</summary>
+    public const int CmsgSpaceUInt16 = 24;
 
     public const int SolSocket = 1;
     public const int SoError = 4;
     public const int SoSndBuf = 7;
     public const int SoRcvBuf = 8;
+    public const int SoReusePort = 15;
     /// <summary>The FORCE variants ignore net.core.[rw]mem_max; they need CAP_NET_ADMIN.</summary>
     public const int SoSndBufForce = 32;
     public const int SoRcvBufForce = 33;
@@ -39,7 +50,13 @@ internal static class Linux
     public const int PacketAddMembership = 1;
     public const int PacketRxRing = 5;
     public const int PacketStatistics = 6;
+    public const int PacketCopyThresh = 7;
     public const int PacketVersion = 10;
+    /// <summary>PACKET_VNET_HDR: a struct virtio_net_hdr before every frame, in and out (SOCK_RAW only; set before a ring).</summary>
+    public const int PacketVnetHdr = 15;
+    public const int PacketFanout = 18;
+    /// <summary>PACKET_FANOUT_HASH: the kernel spreads a fanout group by flow hash, so a flow stays on one socket.</summary>
+    public const int PacketFanoutHash = 0;
     public const int PacketQdiscBypass = 20;
     public const int PacketIgnoreOutgoing = 23;
     public const ushort PacketMrPromisc = 1;
@@ -58,6 +75,8 @@ internal static class Linux
 
     public const int MsgDontWait = 0x40;
     public const int MsgTrunc = 0x20;
+    /// <summary>MSG_CTRUNC: the ancillary data did not fit the control buffer.</summary>
+    public const int MsgCtrunc = 0x08;
 
     public const short PollIn = 0x001;
     public const short PollErr = 0x008;
