@@ -37,11 +37,15 @@ public enum DropReason : byte
     TxFull,
     PoolExhausted,
     PortRemoved,
+    L4ChecksumBad,
+    GsoUnsupported,
+    GsoMalformed,
+    RxTruncated,
 }
 
 public static class DropReasons
 {
-    public const int Count = (int)DropReason.PortRemoved + 1;
+    public const int Count = (int)DropReason.RxTruncated + 1;
 
     public static string Describe(DropReason reason) => reason switch
     {
@@ -76,6 +80,10 @@ public static class DropReasons
         DropReason.TxFull => "output port full",
         DropReason.PoolExhausted => "no free packet buffer",
         DropReason.PortRemoved => "output port removed while the packet was in flight",
+        DropReason.L4ChecksumBad => "decapsulated TCP/UDP checksum wrong (neither complete nor a partial sum)",
+        DropReason.GsoUnsupported => "offload type this node does not segment (not TCPv4/UDPv4 GSO, or VLAN-tagged)",
+        DropReason.GsoMalformed => "GSO super-frame whose headers contradict its virtio_net_hdr",
+        DropReason.RxTruncated => "frame larger than its receive ring slot, with no full copy queued",
         _ => "unknown",
     };
 }

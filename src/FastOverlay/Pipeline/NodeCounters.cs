@@ -20,6 +20,10 @@ public enum Counter
     IcmpEchoReplies,
     IcmpErrorsSent,
     IcmpErrorsSuppressed,
+    /// <summary>Partial TCP/UDP checksums from pods finished in software before encapsulation.</summary>
+    ChecksumsCompleted,
+    /// <summary>Decapsulated frames whose inner checksum arrived partial (kernel peer on a veth underlay) and was finished.</summary>
+    InnerChecksumsCompleted,
     Polls,
 }
 

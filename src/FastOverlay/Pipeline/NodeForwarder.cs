@@ -97,7 +97,7 @@ public sealed class NodeForwarder
             {
                 ref var meta = ref ctx.Pool.Meta(_rx.Handles[i]);
                 meta.InPort = (ushort)p;
-                meta.Flags = PacketFlags.None;
+                meta.Flags &= PacketFlags.PortFlags;
             }
             if (p == ForwardingState.UnderlayPort) _decap.Run(_rx);
             else _ethernetInput.Run(_rx);

@@ -20,6 +20,16 @@ public enum PacketFlags : ushort
     Decapsulated = 1,
     /// <summary>Built by this node (ARP request, ICMP error), not received.</summary>
     Generated = 2,
+    /// <summary>
+    /// The TCP/UDP checksum field holds only the pseudo-header sum (CHECKSUM_PARTIAL, virtio_net_hdr NEEDS_CSUM):
+    /// the pod's stack left it to "hardware". It is finished before the frame leaves for the underlay, or handed
+    /// on to a pod as NEEDS_CSUM.
+    /// </summary>
+    ChecksumPartial = 4,
+    /// <summary>The TCP/UDP checksum was verified here (decap), so the frame may join a NEEDS_CSUM super-frame.</summary>
+    ChecksumVerified = 8,
+    /// <summary>What a port may set on receive; the forwarder clears the rest.</summary>
+    PortFlags = ChecksumPartial,
 }
 
 /// <summary>

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using FastOverlay.Offload;
 using FastOverlay.Pipeline;
 using FastOverlay.Ports.Native;
 using FastOverlay.Wire;
@@ -33,6 +34,18 @@ public sealed record AfPacketOptions
     public int TransmitBatch { get; init; } = 256;
     /// <summary>Socket send buffer; a burst of full-size frames must fit or sendmmsg stops at EAGAIN.</summary>
     public int SendBufferBytes { get; init; } = 4 * 1024 * 1024;
+    /// <summary>
+    /// Socket receive buffer: in V2, super-frames that do not fit a 2 KiB slot are queued here whole
+    /// (PACKET_COPY_THRESH); 4 MiB holds about 60 of 64 KiB.
+    /// </summary>
+    public int ReceiveBufferBytes { get; init; } = 4 * 1024 * 1024;
+    /// <summary>
+    /// PACKET_VNET_HDR: read the pod's offload metadata (TSO/USO super-frames, partial checksums) and write
+    /// merged super-frames back. Off = the pre-offload behaviour: pods then need TSO/GSO off.
+    /// </summary>
+    public bool VnetHeader { get; init; } = true;
+    /// <summary>Merge consecutive TCP segments of a flow into one super-frame toward the pod (needs <see cref="VnetHeader"/>).</summary>
+    public bool Coalesce { get; init; } = true;
 }
 
 /// <summary>
@@ -47,15 +60,23 @@ public sealed record AfPacketOptions
 /// sends out of the interface, out of the ring. The interface goes promiscuous (PACKET_MR_PROMISC, undone by the
 /// kernel when the socket closes) because pods address the gateway MAC, which is not the interface's own.
 /// </summary>
-public sealed unsafe class AfPacketPort : ISocketPort
+public sealed unsafe partial class AfPacketPort : ISocketPort
 {
-    private const byte PacketOutgoing = 4;
 
     private readonly PacketPool _pool;
     private readonly TpacketV2Ring? _ringV2;
     private readonly TpacketV3Ring? _ringV3;
     private readonly MessageBatch _tx;
+    private readonly int[] _txFirst;
+    private readonly int[] _txCount;
     private readonly bool _filterOutgoing;
+    private readonly bool _vnet;
+    private readonly bool _copies;
+    private bool _coalesce;
+    private byte* _scratch;
+    private readonly MessageBatch? _scratchBatch;
+    private VirtioNetHeader* _headers;
+    private readonly ushort[] _txHeadTotal;
     // Statistics are read from another thread than the forwarder's; this keeps them off a closed (or reused) fd.
     private readonly object _closeGate = new();
     private int _fd;
@@ -80,19 +101,41 @@ public sealed unsafe class AfPacketPort : ISocketPort
             // Skipping the qdisc saves a lock per frame; a veth has no queue to skip anyway. Optional.
             Fd.TrySetOption(_fd, Linux.SolPacket, Linux.PacketQdiscBypass, 1);
             Fd.SetBuffer(_fd, receive: false, options.SendBufferBytes);
-            if (v2) _ringV2 = TpacketV2Ring.Create(_fd, options.BlockSize, options.BlockCount, target);
-            else _ringV3 = TpacketV3Ring.Create(_fd, options.BlockSize, options.BlockCount, options.BlockTimeoutMilliseconds, target);
+            // The vnet header must be on before the ring exists (EBUSY after, packet_setsockopt); rings with it
+            // need Linux 4.6 (58d19b19cd99). Its absence is the probe: the port then works as before offloads.
+            _vnet = options.VnetHeader && Fd.TrySetOption(_fd, Linux.SolPacket, Linux.PacketVnetHdr, 1);
+            _coalesce = _vnet && options.Coalesce;
+            var blockSize = options.BlockSize;
+            if (_vnet)
+            {
+                Fd.SetBuffer(_fd, receive: true, options.ReceiveBufferBytes);
+                // V2: a frame over its slot is truncated in the ring, and with a copy threshold also queued whole
+                // on the socket (TP_STATUS_COPY, tpacket_rcv), where recvmsg reads it. V3 has no such copy: its
+                // blocks must hold a 64 KiB super-frame themselves.
+                if (v2) _copies = Fd.TrySetOption(_fd, Linux.SolPacket, Linux.PacketCopyThresh, 1);
+                else blockSize = Math.Max(blockSize, 256 * 1024);
+                _scratch = (byte*)NativeMemory.AlignedAlloc(ScratchSize, 64);
+                _scratchBatch = new MessageBatch(1, 0);
+                _headers = (VirtioNetHeader*)NativeMemory.AllocZeroed((nuint)options.TransmitBatch, (nuint)sizeof(VirtioNetHeader));
+            }
+            if (v2) _ringV2 = TpacketV2Ring.Create(_fd, blockSize, options.BlockCount, target);
+            else _ringV3 = TpacketV3Ring.Create(_fd, blockSize, options.BlockCount, options.BlockTimeoutMilliseconds, target);
 
             var address = new SockAddrLl { Family = Linux.AfPacket, ProtocolBigEndian = Fd.Htons(Linux.EthPAll), IfIndex = InterfaceIndex };
             if (LibC.Bind(_fd, &address, (uint)sizeof(SockAddrLl)) != 0) throw Errno.Error("bind(AF_PACKET)", target);
             var membership = new PacketMreq { IfIndex = InterfaceIndex, Type = Linux.PacketMrPromisc };
             Fd.SetOption(_fd, Linux.SolPacket, Linux.PacketAddMembership, membership, "setsockopt(PACKET_ADD_MEMBERSHIP, PACKET_MR_PROMISC)", target);
-            _tx = new MessageBatch(options.TransmitBatch, 0);
+            // A merged super-frame gathers its vnet header, the head segment and up to 63 more payloads.
+            _tx = new MessageBatch(options.TransmitBatch, 0, 0, _vnet ? 1 + TcpCoalescer.MaxSegments : 1);
+            _txFirst = new int[options.TransmitBatch];
+            _txCount = new int[options.TransmitBatch];
+            _txHeadTotal = new ushort[options.TransmitBatch];
         }
         catch
         {
             _ringV2?.Dispose();
             _ringV3?.Dispose();
+            FreeNative();
             Fd.Close(ref _fd);
             throw;
         }
@@ -102,135 +145,15 @@ public sealed unsafe class AfPacketPort : ISocketPort
     public int InterfaceIndex { get; }
     public int FileDescriptor => _fd;
     public PortCounters Counters { get; } = new();
+    /// <summary>Whether the socket carries virtio_net_hdr (PACKET_VNET_HDR): pods may keep TSO and checksum offload.</summary>
+    public bool VnetHeader => _vnet;
+    /// <summary>Whether TCP segments toward the pod are merged into super-frames (off after the kernel refuses one).</summary>
+    public bool Coalescing => _coalesce;
 
-    public int Receive(Span<int> handles)
-    {
-        if (_fd < 0) return 0;
-        var pool = _pool;
-        var v2 = _ringV2;
-        var v3 = _ringV3;
-        var n = 0;
-        long bytes = 0;
-        long tooLong = 0;
-        while (n < handles.Length)
-        {
-            // One predictable branch per frame rather than an interface call: the port's ring never changes.
-            RxFrame f;
-            if (!(v2 is not null ? v2.TryPeek(out f) : v3!.TryPeek(out f))) break;
-            var snap = f.Snap;
-            // The kernel never hands over an Ethernet frame shorter than its header (eth_type_trans pulls 14 bytes).
-            var vlan = (f.Status & Linux.TpStatusVlanValid) != 0 && snap >= Ethernet.HeaderLength;
-            var length = vlan ? snap + Ethernet.VlanTagLength : snap;
-            if (_filterOutgoing && f.PacketType == PacketOutgoing)
-            {
-                Advance(v2, v3);
-                continue;
-            }
-            // A snapshot shorter than the wire length means the frame did not fit its ring slot (a GSO
-            // super-frame from a pod with TSO on); a frame longer than a buffer cannot be forwarded either.
-            if (snap < f.Length || length > PacketPool.MaxFrameLength)
-            {
-                tooLong++;
-                Advance(v2, v3);
-                continue;
-            }
-            var h = pool.Allocate();
-            if (h < 0)
-            {
-                // Leave the frame in the ring: it is still there on the next poll, when buffers are back.
-                Counters.RxNoBufferOnce();
-                break;
-            }
-            var source = new ReadOnlySpan<byte>(f.Mac, snap);
-            var frame = pool.WritableFrame(h)[..length];
-            if (vlan) CopyWithVlanTag(source, frame, f);
-            else source.CopyTo(frame);
-            pool.SetLength(h, length);
-            if ((f.Status & Linux.TpStatusCsumNotReady) != 0) PartialChecksum.Complete(frame);
-            handles[n++] = h;
-            bytes += length;
-            Advance(v2, v3);
-        }
-        Counters.AddReceive(n, bytes, tooLong);
-        return n;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Advance(TpacketV2Ring? v2, TpacketV3Ring? v3)
-    {
-        if (v2 is not null) v2.Advance();
-        else v3!.Advance();
-    }
-
-    /// <summary>
-    /// A VLAN tag the driver took off into skb metadata (tp_vlan_tci) goes back in front of the EtherType, so the
-    /// pipeline sees the frame as it was on the wire.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void CopyWithVlanTag(ReadOnlySpan<byte> source, Span<byte> frame, in RxFrame f)
-    {
-        source[..12].CopyTo(frame);
-        var tpid = (f.Status & Linux.TpStatusVlanTpidValid) != 0 ? f.VlanTpid : Ethernet.TypeVlan;
-        BinaryPrimitives.WriteUInt16BigEndian(frame[12..], tpid);
-        BinaryPrimitives.WriteUInt16BigEndian(frame[14..], f.VlanTci);
-        source[12..].CopyTo(frame[16..]);
-    }
-
-    public int Transmit(ReadOnlySpan<int> handles)
-    {
-        if (_fd < 0) return 0;
-        var pool = _pool;
-        var batch = _tx;
-        var accepted = 0;
-        long bytes = 0;
-        while (accepted < handles.Length)
-        {
-            var count = Math.Min(handles.Length - accepted, batch.Capacity);
-            for (var i = 0; i < count; i++)
-            {
-                var frame = pool.Frame(handles[accepted + i]);
-                // The pool's slab is on the pinned object heap: a frame's address is stable for the kernel.
-                batch.Set(i, (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(frame)), frame.Length);
-            }
-            // The socket is bound, so no per-message address: every frame leaves by the bound interface.
-            var sent = LibC.SendMmsg(_fd, batch.Messages, (uint)count, Linux.MsgDontWait);
-            if (sent > 0)
-            {
-                for (var i = 0; i < sent; i++)
-                {
-                    var h = handles[accepted + i];
-                    bytes += pool.Meta(h).Length;
-                    pool.Free(h);
-                }
-                accepted += sent;
-                continue;
-            }
-            if (!SendFailed(handles, ref accepted)) break;
-        }
-        Counters.AddTransmit(accepted, bytes);
-        return accepted;
-    }
-
-    /// <summary>
-    /// sendmmsg stops at the first message that fails; the retry starting there reports why. A full socket buffer
-    /// ends the burst (the caller keeps the rest); a frame the kernel refuses is dropped here and the burst goes on;
-    /// a vanished interface drops the rest of the burst. Returns whether to keep sending.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool SendFailed(ReadOnlySpan<int> handles, ref int accepted)
-    {
-        var errno = Errno.Last;
-        if (errno is Errno.EAgain or Errno.ENoBufs or Errno.EIntr)
-        {
-            Counters.TxBusyOnce();
-            return false;
-        }
-        var drop = errno is Errno.ENetDown or Errno.ENxio or Errno.ENoDev ? handles.Length - accepted : 1;
-        for (var i = 0; i < drop; i++) _pool.Free(handles[accepted + i]);
-        accepted += drop;
-        Counters.TxError(errno, drop);
-        return true;
-    }
+    /// <summary>One line on what the kernel gave this port, for the start-up log.</summary>
+    public string OffloadSummary => !_vnet
+        ? "vnet header off: pods need TSO/GSO off (frames over a slot are dropped)"
+        : $"vnet header on (TSO/USO segmented here{(_copies || _ringV3 is not null ? "" : ", NO copy threshold: super-frames truncated")}), coalescing {(_coalesce ? "on" : "off")}";
 
     public void RefreshKernelStatistics()
     {
@@ -254,7 +177,17 @@ public sealed unsafe class AfPacketPort : ISocketPort
             _ringV2?.Dispose();
             _ringV3?.Dispose();
             _tx.Dispose();
+            FreeNative();
         }
+    }
+
+    private void FreeNative()
+    {
+        NativeMemory.AlignedFree(_scratch);
+        _scratch = null;
+        _scratchBatch?.Dispose();
+        NativeMemory.Free(_headers);
+        _headers = null;
     }
 
     public override string ToString() => $"af_packet:{Name}";

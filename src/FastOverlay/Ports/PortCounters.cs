@@ -18,6 +18,11 @@ public sealed class PortCounters
     private long _txBusy;
     private long _kernelDrops;
     private int _lastErrno;
+    private long _rxSuperFrames;
+    private long _rxSegments;
+    private long _txSuperFrames;
+    private long _txSegmentsMerged;
+    private readonly long[] _drops = new long[DropReasons.Count];
 
     public long RxFrames => Volatile.Read(ref _rxFrames);
     public long RxBytes => Volatile.Read(ref _rxBytes);
@@ -36,6 +41,43 @@ public sealed class PortCounters
     public long KernelDrops => Volatile.Read(ref _kernelDrops);
     /// <summary>errno of the most recent failed call (0 if none), for the operator.</summary>
     public int LastErrno => Volatile.Read(ref _lastErrno);
+    /// <summary>GSO super-frames read from the pod (TSO/USO) and cut into segments here.</summary>
+    public long RxSuperFrames => Volatile.Read(ref _rxSuperFrames);
+    /// <summary>Segments those super-frames became (each one packet in the pipeline and in <see cref="RxFrames"/>).</summary>
+    public long RxSegments => Volatile.Read(ref _rxSegments);
+    /// <summary>Super-frames written to the pod, each merged from several segments (userspace GRO).</summary>
+    public long TxSuperFrames => Volatile.Read(ref _txSuperFrames);
+    /// <summary>Segments that went out inside those super-frames.</summary>
+    public long TxSegmentsMerged => Volatile.Read(ref _txSegmentsMerged);
+
+    /// <summary>Frames the port dropped before they became packets, by reason (truncated, unsupported offload, ...).</summary>
+    public long Drops(DropReason reason) => Volatile.Read(ref _drops[(int)reason]);
+
+    /// <summary>Non-zero port drop counters, for display.</summary>
+    public IEnumerable<(DropReason Reason, long Count)> NonZeroDrops()
+    {
+        for (var i = 1; i < _drops.Length; i++)
+        {
+            var n = Volatile.Read(ref _drops[i]);
+            if (n != 0) yield return ((DropReason)i, n);
+        }
+    }
+
+    internal void AddDrop(DropReason reason, long count = 1) => Volatile.Write(ref _drops[(int)reason], _drops[(int)reason] + count);
+
+    internal void AddSegmentation(long superFrames, long segments)
+    {
+        if (superFrames == 0) return;
+        Volatile.Write(ref _rxSuperFrames, _rxSuperFrames + superFrames);
+        Volatile.Write(ref _rxSegments, _rxSegments + segments);
+    }
+
+    internal void AddCoalescing(long superFrames, long segments)
+    {
+        if (superFrames == 0) return;
+        Volatile.Write(ref _txSuperFrames, _txSuperFrames + superFrames);
+        Volatile.Write(ref _txSegmentsMerged, _txSegmentsMerged + segments);
+    }
 
     internal void AddReceive(long frames, long bytes, long tooLong)
     {
@@ -82,6 +124,12 @@ public sealed class PortCounters
         if (drops != 0) Interlocked.Add(ref _kernelDrops, drops);
     }
 
-    public override string ToString() =>
-        $"rx {RxFrames} tx {TxFrames} rx-too-long {RxTooLong} rx-no-buffer {RxNoBuffer} rx-errors {RxErrors} tx-errors {TxErrors} tx-busy {TxBusy} kernel-drops {KernelDrops}";
+    public override string ToString()
+    {
+        var text = $"rx {RxFrames} tx {TxFrames} rx-too-long {RxTooLong} rx-no-buffer {RxNoBuffer} rx-errors {RxErrors} tx-errors {TxErrors} tx-busy {TxBusy} kernel-drops {KernelDrops}";
+        if (RxSuperFrames != 0 || TxSuperFrames != 0)
+            text += $" rx-gso {RxSuperFrames}->{RxSegments} tx-gro {TxSegmentsMerged}->{TxSuperFrames}";
+        foreach (var (reason, count) in NonZeroDrops()) text += $" {reason} {count}";
+        return text;
+    }
 }

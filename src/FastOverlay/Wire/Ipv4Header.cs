@@ -24,6 +24,7 @@ public static class Ipv4Header
     public const byte ProtocolUdp = 17;
 
     public const int OffsetTotalLength = 2;
+    public const int OffsetIdentification = 4;
     public const int OffsetFlagsFragment = 6;
     public const int OffsetTtl = 8;
     public const int OffsetProtocol = 9;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using FastOverlay.Offload;
 using FastOverlay.Pipeline;
 using FastOverlay.Ports;
 using FastOverlay.Ports.Native;
@@ -129,9 +130,11 @@ public sealed class AfPacketPortTests
     }
 
     [SkippableTheory]
-    [InlineData(PacketRingVersion.V2)]
-    [InlineData(PacketRingVersion.V3)]
-    public void Kernel_traffic_from_the_pod_arrives_with_complete_checksums(PacketRingVersion ring)
+    [InlineData(PacketRingVersion.V2, true)]
+    [InlineData(PacketRingVersion.V3, true)]
+    [InlineData(PacketRingVersion.V2, false)]
+    [InlineData(PacketRingVersion.V3, false)]
+    public void Kernel_traffic_from_the_pod_arrives_with_its_checksum_state(PacketRingVersion ring, bool vnetHeader)
     {
         Skip.If(TestNamespace.Unavailable() is not null, TestNamespace.Unavailable());
         Skip.IfNot(Shell.Exists("ping"), "ping is not installed (apt-get install iputils-ping)");
@@ -142,7 +145,8 @@ public sealed class AfPacketPortTests
         ns.Ip("addr add 10.99.0.2/24 dev pod0");
         ns.Ip($"neigh add 10.99.0.1 lladdr {PortDriver.GatewayMac} nud permanent dev pod0");
         var pool = new PacketPool(256);
-        using var port = ns.Enter(() => new AfPacketPort("node0", pool, Options(ring)));
+        using var port = ns.Enter(() => new AfPacketPort("node0", pool, Options(ring) with { VnetHeader = vnetHeader }));
+        Assert.Equal(vnetHeader, port.VnetHeader);
 
         using (var udp = ns.Enter(() => new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp)))
         {
@@ -150,23 +154,34 @@ public sealed class AfPacketPortTests
         }
         // Nobody answers: the port only receives. ping's exit status is 1 then.
         ns.ExecStatus("ping -c 2 -i 0.2 -W 1 10.99.0.1");
-        var received = PortDriver.Receive(port, pool, 3, Timeout);
+        var flags = new List<PacketFlags>();
+        var received = PortDriver.Receive(port, pool, 3, Timeout, flags: flags);
 
         Assert.Equal(3, received.Count);
-        foreach (var frame in received)
+        for (var i = 0; i < received.Count; i++)
         {
+            var frame = received[i];
             Assert.Equal(PortDriver.GatewayMac, Ethernet.Destination(frame));
             var ip = frame.AsSpan(14);
             Assert.Equal(DropReason.None, Ipv4Header.Validate(ip, out var ihl, out var total));
             var l4 = ip[ihl..total];
             if (Ipv4Header.Protocol(ip) == Ipv4Header.ProtocolUdp)
             {
+                // With the vnet header the partial checksum travels on, flagged (NEEDS_CSUM); without it the port
+                // finishes it on receive. Either way, finished it must verify.
+                Assert.Equal(vnetHeader, (flags[i] & PacketFlags.ChecksumPartial) != 0);
+                if (vnetHeader)
+                {
+                    Assert.Equal(L4Checksum.PartialValue(L4Checksum.PseudoHeader(Ipv4Header.Source(ip), Ipv4Header.Destination(ip), Ipv4Header.ProtocolUdp, l4.Length)), UdpHeader.Checksum(l4));
+                    L4Checksum.Complete(frame);
+                }
                 Assert.NotEqual(0, UdpHeader.Checksum(l4));
                 Assert.True(UdpHeader.ChecksumAcceptable(Ipv4Header.Source(ip), Ipv4Header.Destination(ip), l4), "UDP checksum left partial");
             }
             else
             {
                 Assert.Equal(Ipv4Header.ProtocolIcmp, Ipv4Header.Protocol(ip));
+                Assert.Equal(PacketFlags.None, flags[i] & PacketFlags.ChecksumPartial);
                 Assert.True(InternetChecksum.IsValid(l4), "ICMP checksum wrong");
             }
         }

@@ -54,7 +54,7 @@ internal static class PortDriver
     }
 
     /// <summary>Receives until <paramref name="expected"/> frames arrived or the timeout passed; sleeps in poll(2).</summary>
-    public static List<byte[]> Receive(ISocketPort port, PacketPool pool, int expected, TimeSpan timeout, List<int>? batches = null, int burst = 64)
+    public static List<byte[]> Receive(ISocketPort port, PacketPool pool, int expected, TimeSpan timeout, List<int>? batches = null, int burst = 64, List<PacketFlags>? flags = null)
     {
         var frames = new List<byte[]>();
         var handles = new int[burst];
@@ -71,6 +71,7 @@ internal static class PortDriver
             for (var i = 0; i < n; i++)
             {
                 frames.Add(pool.Frame(handles[i]).ToArray());
+                flags?.Add(pool.Meta(handles[i]).Flags);
                 pool.Free(handles[i]);
             }
         }

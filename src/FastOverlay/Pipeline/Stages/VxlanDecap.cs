@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using FastOverlay.Offload;
 using FastOverlay.Wire;
 
 namespace FastOverlay.Pipeline.Stages;
@@ -46,6 +47,7 @@ internal sealed class VxlanDecap(NodeContext ctx)
             // a peer (or anyone spoofing its public IP) cannot inject traffic as a pod of another node.
             if (reason == DropReason.None && !peers[peer].Subnet.Contains(Ipv4Header.Source(pool.Frame(h)[Ethernet.HeaderLength..])))
                 reason = DropReason.SpoofedSource;
+            if (reason == DropReason.None) reason = VerifyInnerChecksum(pool, h);
             if (reason != DropReason.None)
             {
                 burst.SetDrop(i, reason);
@@ -54,6 +56,31 @@ internal sealed class VxlanDecap(NodeContext ctx)
             burst.Next[i] = NextStage.Ip4Input;
             burst.L3Offset[i] = Ethernet.HeaderLength;
             burst.Address[i] = destination;
+        }
+    }
+
+    /// <summary>
+    /// Every inner TCP/UDP checksum is checked once here, so a pod receives only checksums its kernel accepts and
+    /// verified segments may be merged into a NEEDS_CSUM super-frame that the pod will not check again. A kernel
+    /// VXLAN peer on a veth or virtio underlay sends the inner checksum partial (the skb stays CHECKSUM_PARTIAL up
+    /// to our UDP socket): it is recognised (the field equals the pseudo-header sum) and finished, as the NIC
+    /// would have. Integrity of those bytes then rests on the outer UDP checksum, which the kernel verified.
+    /// </summary>
+    private DropReason VerifyInnerChecksum(PacketPool pool, int h)
+    {
+        switch (L4Checksum.Verify(pool.Frame(h)))
+        {
+            case L4ChecksumVerdict.Valid:
+                pool.Meta(h).Flags |= PacketFlags.ChecksumVerified;
+                return DropReason.None;
+            case L4ChecksumVerdict.Completed:
+                pool.Meta(h).Flags |= PacketFlags.ChecksumVerified;
+                ctx.Tally.Add(Counter.InnerChecksumsCompleted);
+                return DropReason.None;
+            case L4ChecksumVerdict.Bad:
+                return DropReason.L4ChecksumBad;
+            default:
+                return DropReason.None;
         }
     }
 

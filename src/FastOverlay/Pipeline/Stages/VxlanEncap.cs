@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using FastOverlay.Offload;
 using FastOverlay.Wire;
 
 namespace FastOverlay.Pipeline.Stages;
@@ -41,6 +42,14 @@ internal sealed class VxlanEncap(NodeContext ctx, IcmpResponder icmp)
             }
             var template = templates[burst.Value[i]];
             ref var meta = ref pool.Meta(h);
+            if ((meta.Flags & PacketFlags.ChecksumPartial) != 0)
+            {
+                // The pod left its TCP/UDP checksum to hardware; on the wire every inner frame carries a complete
+                // one, as a NIC's checksum offload would have written (flannel's peers verify it).
+                L4Checksum.Complete(frame);
+                meta.Flags &= ~PacketFlags.ChecksumPartial;
+                ctx.Tally.Add(Counter.ChecksumsCompleted);
+            }
             if ((meta.Flags & PacketFlags.Generated) == 0) Ipv4Header.DecrementTtl(ip);
             var sourcePort = (ushort)(portMin + (ushort)(((ulong)FlowHash(ip) * portSpan) >> 32));
             if (!pool.Prepend(h, EncapTemplate.Length))
