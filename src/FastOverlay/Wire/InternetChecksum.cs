@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace FastOverlay.Wire;
 
@@ -8,11 +9,34 @@ namespace FastOverlay.Wire;
 /// The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
 /// Sums are accumulated over native-endian words and swapped once at the end: the one's complement sum is
 /// byte-order independent (RFC 1071 s2(B)), which lets the loop read 8 bytes at a time without swapping.
+/// Long inputs go to the vector kernels in InternetChecksumVector.cs; short ones (headers) stay scalar.
 /// </summary>
-public static class InternetChecksum
+public static partial class InternetChecksum
 {
-    /// <summary>Adds the bytes to a running sum kept in native byte order. Fold with <see cref="Finish"/>.</summary>
+    /// <summary>Below this many bytes the scalar loop wins: a vector kernel's setup and reduction cost more than it saves.</summary>
+    internal const int VectorThreshold = 64;
+
+    /// <summary>
+    /// Adds the bytes to a running sum kept in native byte order. Fold with <see cref="Finish"/>.
+    /// The returned value may differ from another path's as a ulong but always folds to the same checksum;
+    /// running sums must stay below 2^63 (the scalar loop adds at most 2^33 per 8 bytes and does not carry out of bit 63).
+    /// </summary>
     public static ulong Add(ReadOnlySpan<byte> data, ulong sum = 0)
+    {
+        if (data.Length < VectorThreshold) return AddScalar(data, sum);
+        if (Vector512.IsHardwareAccelerated) return AddVector512(data, sum);
+        if (Vector256.IsHardwareAccelerated) return AddVector256(data, sum);
+        if (Vector128.IsHardwareAccelerated) return AddVector128(data, sum);
+        return AddScalar(data, sum);
+    }
+
+    /// <summary>
+    /// The scalar reference: native-order 32-bit halves of each 8-byte word summed into 64 bits (RFC 1071 s2(C):
+    /// carries out of bit 15 are deferred and folded at the end), then a 4-, 2- and 1-byte tail. The vector kernels
+    /// hand their tail to this loop, and the properties hold every kernel to it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong AddScalar(ReadOnlySpan<byte> data, ulong sum)
     {
         ref var p = ref MemoryMarshal.GetReference(data);
         var n = data.Length;

@@ -94,6 +94,44 @@ public class ZeroAllocationTests
         Assert.Equal(Packets + 10 * Burst + (200_000 + 255) / 256 * 256, h.Node.Counters[Counter.ArpRequestsAnswered]);
     }
 
+    /// <summary>Checksums a megabyte per round: whole, in 1500-byte packets through Add, and through every kernel.</summary>
+    private static int ChecksumRounds(byte[] data, int rounds, bool allocateOnPurpose = false)
+    {
+        var checksums = 0;
+        object? sink = null;
+        for (var r = 0; r < rounds; r++)
+        {
+            checksums += InternetChecksum.Compute(data);
+            for (var at = 0; at + 1500 <= data.Length; at += 1500)
+                checksums += InternetChecksum.Compute(data.AsSpan(at, 1500));
+            checksums += InternetChecksum.FoldToNetworkOrder(InternetChecksum.AddVector128(data, 0));
+            checksums += InternetChecksum.FoldToNetworkOrder(InternetChecksum.AddVector256(data, 0));
+            checksums += InternetChecksum.FoldToNetworkOrder(InternetChecksum.AddVector512(data, 0));
+            checksums += InternetChecksum.FoldToNetworkOrder(InternetChecksum.AddScalar(data, 0));
+            if (allocateOnPurpose) sink = new byte[16];
+        }
+        GC.KeepAlive(sink);
+        return checksums;
+    }
+
+    [Fact]
+    public void Checksum_of_a_megabyte_allocates_nothing()
+    {
+        var data = new byte[1 << 20];
+        new Random(7).NextBytes(data);
+        ChecksumRounds(data, 50); // warm-up: JIT, on-stack replacement and tier-1 of the loops
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var checksums = ChecksumRounds(data, 20);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, allocated);
+        Assert.NotEqual(0, checksums);
+
+        // Control: the same loop with one 16-byte array per round is seen.
+        before = GC.GetAllocatedBytesForCurrentThread();
+        ChecksumRounds(data, 20, allocateOnPurpose: true);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before >= 20 * 16);
+    }
+
     [Fact]
     public void Control_run_that_allocates_is_seen()
     {

@@ -19,6 +19,39 @@ public class InternetChecksumTests
 
     public static TheoryData<string> Ipv4Names => WireVectors.Ipv4Names;
 
+    internal delegate ulong Adder(ReadOnlySpan<byte> data, ulong sum);
+
+    /// <summary>
+    /// Every path besides the scalar reference: each kernel is called directly, whatever this machine accelerates
+    /// (an unaccelerated width runs in software, still exactly), and the dispatcher behind Add.
+    /// </summary>
+    internal static readonly (string Name, Adder Add)[] Paths =
+    [
+        ("Vector128", InternetChecksum.AddVector128),
+        ("Vector256", InternetChecksum.AddVector256),
+        ("Vector512", InternetChecksum.AddVector512),
+        ("Add", (data, sum) => InternetChecksum.Add(data, sum)),
+    ];
+
+    public static TheoryData<string> PathNames
+    {
+        get
+        {
+            var data = new TheoryData<string>();
+            foreach (var (name, _) in Paths) data.Add(name);
+            return data;
+        }
+    }
+
+    private static Adder PathNamed(string name) => Array.Find(Paths, p => p.Name == name).Add;
+
+    private static void AssertFoldsLikeScalar(string path, ReadOnlySpan<byte> data, ulong sum = 0)
+    {
+        var expected = InternetChecksum.FoldToNetworkOrder(InternetChecksum.AddScalar(data, sum));
+        var actual = InternetChecksum.FoldToNetworkOrder(PathNamed(path)(data, sum));
+        Assert.True(expected == actual, $"{path}, {data.Length} bytes, sum 0x{sum:X}: 0x{actual:X4}, scalar 0x{expected:X4}");
+    }
+
     /// <summary>RFC 1071 done the obvious way: big-endian 16-bit words, odd byte padded with zero, carries folded.</summary>
     internal static ushort Reference(ReadOnlySpan<byte> data)
     {
@@ -99,6 +132,51 @@ public class InternetChecksumTests
         Assert.Equal(0xFFFF, InternetChecksum.FoldToNetworkOrder(InternetChecksum.Add(data)));
         Assert.Equal(0, InternetChecksum.Compute(data));
         Assert.True(InternetChecksum.IsValid(data));
+    }
+
+    [Theory]
+    [MemberData(nameof(PathNames))]
+    public void AllOnesCarryOnEveryAdd(string path)
+    {
+        // 0xFF everywhere: every 32-bit half is 0xFFFFFFFF, so the high accumulators take their largest values and
+        // every fold carries. 65535 bytes is the largest IPv4 datagram and odd: its last byte pads to 0xFF00.
+        var data = new byte[65536 + 63];
+        Array.Fill(data, (byte)0xFF);
+        foreach (var length in (int[])[65535, 65536, 65536 + 63])
+        {
+            AssertFoldsLikeScalar(path, data.AsSpan(0, length));
+            Assert.Equal(Reference(data.AsSpan(0, length)), InternetChecksum.Finish(PathNamed(path)(data.AsSpan(0, length), 0)));
+        }
+        Assert.Equal(0x00FF, InternetChecksum.Finish(PathNamed(path)(data.AsSpan(0, 65535), 0)));
+    }
+
+    [Theory]
+    [MemberData(nameof(PathNames))]
+    public void EdgeLengthsFoldLikeScalar(string path)
+    {
+        // Length 1 and other odd lengths (the padded last byte), exactly one vector of each width and one vector plus
+        // one byte, the 4-vector unrolls and a byte either side, and a large running sum carried in.
+        var data = WireVectors.Get("csum_mixed1500_data");
+        foreach (var length in (int[])[0, 1, 3, 7, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 1499])
+        {
+            AssertFoldsLikeScalar(path, data.AsSpan(0, length));
+            AssertFoldsLikeScalar(path, data.AsSpan(1, length), 0x3FFF_FFFF_FFFF_FFFF);
+            Assert.Equal(Reference(data.AsSpan(0, length)), InternetChecksum.Finish(PathNamed(path)(data.AsSpan(0, length), 0)));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(PathNames))]
+    public void EveryLengthToTwoUnrollsAtEveryAlignmentFoldsLikeScalar(string path)
+    {
+        // Exhaustive where the kernels branch: every length through two 256-byte unrolls plus a vector and a tail,
+        // at every start alignment mod 64.
+        var data = WireVectors.Get("csum_mixed1500_data");
+        for (var start = 0; start < 64; start++)
+        {
+            for (var length = 0; length <= 2 * 256 + 64 + 16; length++)
+                AssertFoldsLikeScalar(path, data.AsSpan(start, length), (ulong)start * 0x1_0001);
+        }
     }
 
     [Theory]
