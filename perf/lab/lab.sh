@@ -30,7 +30,8 @@ environment:
   LAB_STATE_ROOT      where state directories go (default /tmp); each lab uses $LAB_STATE_ROOT/fastoverlay-lab.<prefix>
   FASTOVERLAY_DLL     fastoverlay.dll to run (default src/FastOverlay.Cli/bin/Release/net10.0/fastoverlay.dll)
   LAB_READY_TIMEOUT   seconds to wait for `ready` from each FastOverlay process (default 60)
-  LAB_KEEP_OFFLOADS   1: leave veth offloads on in kernel-only mode (default: off everywhere)
+  LAB_OFFLOADS        default: every veth keeps the offloads Linux gives it (TSO, GSO, checksum offload), as
+                      Kubernetes leaves pods; off: ethtool -K rx/tx/tso/gso/gro off on every veth (the old lab)
 --no-start writes the FastOverlay config files but starts nothing: start them by hand (see the printed commands).
 EOF
 }
@@ -91,8 +92,12 @@ node_mode() {   # what runs on node N in MODE
 # print into it): redirect external commands only, as `ip netns exec` below.
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
-offloads_off() {   # an AF_PACKET socket would otherwise see partial checksums and 64 KB GSO super-frames
-  [ "$MODE" = kernel ] && [ "${LAB_KEEP_OFFLOADS:-0}" = 1 ] && return 0
+offloads_off() {   # only with LAB_OFFLOADS=off: by default pods keep TSO and checksum offload, as on a real node
+  case "${LAB_OFFLOADS:-default}" in
+    default) return 0 ;;
+    off) ;;
+    *) die "LAB_OFFLOADS must be default or off, not ${LAB_OFFLOADS}" ;;
+  esac
   ip netns exec "$1" ethtool -K "$2" rx off tx off tso off gso off gro off >/dev/null 2>&1 || \
     ip netns exec "$1" ethtool -K "$2" rx off tx off tso off gso off >/dev/null
 }
@@ -158,7 +163,9 @@ EOF
 start_cmd() { echo "ip netns exec $(ns_node "$1") dotnet $DLL run --config $S/node$1.json"; }
 
 start_node() {
-  local n=$1 pid log=$S/node$n.log waited=0
+  # Two statements: `local` expands all its words before assigning any, so log=...$n would not see this n.
+  local n=$1 pid log waited=0
+  log=$S/node$n.log
   [ -f "$DLL" ] || die "$DLL not found: build it (dotnet build -c Release src/FastOverlay.Cli) or set FASTOVERLAY_DLL"
   if [ -f "$S/node$n.pid" ] && kill -0 "$(cat "$S/node$n.pid")" 2>/dev/null; then die "node$n already running"; fi
   # setsid: the forwarder is nobody's terminal job; `ip netns exec` and setsid exec, so $! is the dotnet process.

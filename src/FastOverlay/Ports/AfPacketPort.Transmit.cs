@@ -58,8 +58,10 @@ public sealed unsafe partial class AfPacketPort
                 }
                 accepted += count;
             }
-            if (done == messages) continue;
-            if (!SendFailed(handles, ref accepted, _txCount[done], done)) break;
+            // A short count means message `done` failed; errno is only set when none went out, so the retry that
+            // starts at it (the loop rebuilds from `accepted`) reports why.
+            if (sent > 0) continue;
+            if (!SendFailed(handles, ref accepted, _txCount[0], 0)) break;
         }
         Counters.AddTransmit(accepted, bytes);
         Counters.AddCoalescing(merged, mergedSegments);

@@ -98,12 +98,14 @@ public sealed unsafe partial class AfPacketPort : ISocketPort
             var v2 = options.Ring == PacketRingVersion.V2;
             Fd.SetOption(_fd, Linux.SolPacket, Linux.PacketVersion, v2 ? Linux.TpacketV2 : Linux.TpacketV3, $"setsockopt(PACKET_VERSION, TPACKET_{options.Ring})", target);
             _filterOutgoing = !Fd.TrySetOption(_fd, Linux.SolPacket, Linux.PacketIgnoreOutgoing, 1);
-            // Skipping the qdisc saves a lock per frame; a veth has no queue to skip anyway. Optional.
-            Fd.TrySetOption(_fd, Linux.SolPacket, Linux.PacketQdiscBypass, 1);
             Fd.SetBuffer(_fd, receive: false, options.SendBufferBytes);
             // The vnet header must be on before the ring exists (EBUSY after, packet_setsockopt); rings with it
             // need Linux 4.6 (58d19b19cd99). Its absence is the probe: the port then works as before offloads.
             _vnet = options.VnetHeader && Fd.TrySetOption(_fd, Linux.SolPacket, Linux.PacketVnetHdr, 1);
+            // Skipping the qdisc saves a lock per frame, but only without the vnet header: __dev_direct_xmit drops
+            // any skb that validate_xmit_skb had to change, so a super-frame toward a veth whose TSO an operator
+            // turned off would fail (ENOBUFS) instead of being segmented in software by dev_queue_xmit.
+            if (!_vnet) Fd.TrySetOption(_fd, Linux.SolPacket, Linux.PacketQdiscBypass, 1);
             _coalesce = _vnet && options.Coalesce;
             var blockSize = options.BlockSize;
             if (_vnet)

@@ -9,12 +9,14 @@ namespace FastOverlay.Tests.Lab;
 [Collection("netns")]
 public sealed class FastOverlayLabTests(ITestOutputHelper output)
 {
-    [SkippableFact]
-    public void Pods_reach_each_other_on_one_node_and_across_nodes_and_the_underlay_carries_flannel_vxlan()
+    [SkippableTheory]
+    [InlineData("default")]
+    [InlineData("off")]
+    public void Pods_reach_each_other_on_one_node_and_across_nodes_and_the_underlay_carries_flannel_vxlan(string offloads)
     {
         LabRequirements.Require("ping", "iperf3", "tshark", "ss");
         LabRequirements.RequireFastOverlayRun();
-        using var lab = LabRun.Up("fastoverlay", output);
+        using var lab = LabRun.Up("fastoverlay", output, offloads: offloads);
         LabScenarios.PodsReachEachOther(lab);
         Assert.True(lab.FastOverlayRunning(1) && lab.FastOverlayRunning(2), "a FastOverlay node died during the traffic");
         // The pods' gateway is FastOverlay's own MAC, not the host end of the veth.

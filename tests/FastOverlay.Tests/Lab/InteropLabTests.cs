@@ -9,12 +9,14 @@ namespace FastOverlay.Tests.Lab;
 [Collection("netns")]
 public sealed class InteropLabTests(ITestOutputHelper output)
 {
-    [SkippableFact]
-    public void FastOverlay_node_and_kernel_flannel_node_carry_each_others_pods_traffic()
+    [SkippableTheory]
+    [InlineData("default")]
+    [InlineData("off")]
+    public void FastOverlay_node_and_kernel_flannel_node_carry_each_others_pods_traffic(string offloads)
     {
         LabRequirements.Require("ping", "iperf3", "tshark", "ss");
         LabRequirements.RequireFastOverlayRun();
-        using var lab = LabRun.Up("mixed", output);
+        using var lab = LabRun.Up("mixed", output, offloads: offloads);
         LabScenarios.PodsReachEachOther(lab);
         Assert.True(lab.FastOverlayRunning(1), "FastOverlay on node1 died during the traffic");
     }

@@ -10,21 +10,24 @@ namespace FastOverlay.Tests.Lab;
 [Collection("netns")]
 public sealed class KernelLabTests(ITestOutputHelper output)
 {
-    [SkippableFact]
-    public void Kernel_lab_pods_reach_each_other_and_the_underlay_carries_flannel_vxlan()
+    [SkippableTheory]
+    [InlineData("default")]
+    [InlineData("off")]
+    public void Kernel_lab_pods_reach_each_other_and_the_underlay_carries_flannel_vxlan(string offloads)
     {
         LabRequirements.Require("ping", "iperf3", "tshark", "ss");
-        using var lab = LabRun.Up("kernel", output);
+        using var lab = LabRun.Up("kernel", output, offloads: offloads);
         LabScenarios.PodsReachEachOther(lab);
     }
 
     [SkippableTheory]
-    [InlineData("kernel")]
-    [InlineData("mixed")]   // node1 bare with its config file, node2 flannel-style
-    public void Nodes_are_programmed_as_flannel_leaves_them_or_left_bare_for_FastOverlay(string mode)
+    [InlineData("kernel", "default")]
+    [InlineData("mixed", "default")]   // node1 bare with its config file, node2 flannel-style
+    [InlineData("kernel", "off")]
+    public void Nodes_are_programmed_as_flannel_leaves_them_or_left_bare_for_FastOverlay(string mode, string offloads)
     {
         LabRequirements.Require("bridge");
-        using var lab = LabRun.Up(mode, output, start: false);
+        using var lab = LabRun.Up(mode, output, start: false, offloads: offloads);
         for (var node = 1; node <= 2; node++)
         {
             if (mode == "kernel" || (mode == "mixed" && node == 2)) AssertFlannelNode(lab, node);
@@ -36,10 +39,10 @@ public sealed class KernelLabTests(ITestOutputHelper output)
                 Assert.Contains("mtu 1450", link, StringComparison.Ordinal);
                 Assert.Contains($"inet {LabRun.PodIp(pod)}/24", lab.Exec(pod, "ip", "-4", "addr", "show", "eth0").Stdout, StringComparison.Ordinal);
                 Assert.Contains($"default via 10.244.{node}.1 dev eth0", lab.Exec(pod, "ip", "route").Stdout, StringComparison.Ordinal);
-                AssertOffloadsOff(lab, pod, "eth0");
-                AssertOffloadsOff(lab, $"n{node}", lab.PodVeth(pod));
+                AssertOffloads(lab, pod, "eth0");
+                AssertOffloads(lab, $"n{node}", lab.PodVeth(pod));
             }
-            AssertOffloadsOff(lab, $"n{node}", lab.Underlay(node));
+            AssertOffloads(lab, $"n{node}", lab.Underlay(node));
             Assert.Contains($"inet {LabRun.PublicIp(node)}/24", lab.Exec($"n{node}", "ip", "-4", "addr", "show", lab.Underlay(node)).Stdout, StringComparison.Ordinal);
         }
     }
@@ -176,10 +179,15 @@ public sealed class KernelLabTests(ITestOutputHelper output)
         Assert.Equal(LabRun.VtepMac(3 - node), peer.GetProperty("VtepMAC").GetString());
     }
 
-    private static void AssertOffloadsOff(LabRun lab, string ns, string iface)
+    /// <summary>By default a veth keeps what Linux gives it (checksum offload, TSO, GSO on); LAB_OFFLOADS=off turns them off.</summary>
+    private static void AssertOffloads(LabRun lab, string ns, string iface)
     {
         var k = lab.Exec(ns, "ethtool", "-k", iface).Stdout;
-        foreach (var feature in new[] { "rx-checksumming", "tx-checksumming", "tcp-segmentation-offload", "generic-segmentation-offload", "generic-receive-offload" })
-            Assert.Contains($"{feature}: off", k, StringComparison.Ordinal);
+        var features = lab.Offloads == "off"
+            ? new[] { "rx-checksumming", "tx-checksumming", "tcp-segmentation-offload", "generic-segmentation-offload", "generic-receive-offload" }
+            : ["rx-checksumming", "tx-checksumming", "tcp-segmentation-offload", "generic-segmentation-offload"];
+        var state = lab.Offloads == "off" ? "off" : "on";
+        foreach (var feature in features)
+            Assert.Contains($"{feature}: {state}", k, StringComparison.Ordinal);
     }
 }

@@ -15,14 +15,17 @@ internal sealed class LabRun : IDisposable
     private readonly ITestOutputHelper? _output;
     private bool _disposed;
 
-    private LabRun(string mode, string prefix, ITestOutputHelper? output)
+    private LabRun(string mode, string prefix, ITestOutputHelper? output, string offloads)
     {
         Mode = mode;
+        Offloads = offloads;
         Prefix = prefix;
         _output = output;
     }
 
     public string Mode { get; }
+    /// <summary>"default": every veth keeps Linux's offloads (TSO, checksum offload), as Kubernetes leaves pods; "off": all off.</summary>
+    public string Offloads { get; }
     public string Prefix { get; }
     public string StateDir => $"/tmp/fastoverlay-lab.{Prefix}";
 
@@ -31,11 +34,12 @@ internal sealed class LabRun : IDisposable
         ["LAB_PREFIX"] = Prefix,
         ["FASTOVERLAY_DLL"] = LabRequirements.FastOverlayDll,
         ["LAB_STATE_ROOT"] = "/tmp",
+        ["LAB_OFFLOADS"] = Offloads,
     };
 
-    public static LabRun Up(string mode, ITestOutputHelper? output, bool start = true)
+    public static LabRun Up(string mode, ITestOutputHelper? output, bool start = true, string offloads = "default")
     {
-        var lab = new LabRun(mode, NewPrefix(), output);
+        var lab = new LabRun(mode, NewPrefix(), output, offloads);
         try
         {
             var up = lab.Script(UpTimeout, start ? ["up", mode] : ["up", mode, "--no-start"]);

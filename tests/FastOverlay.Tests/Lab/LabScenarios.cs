@@ -19,9 +19,14 @@ internal static class LabScenarios
                 lab.AssertPing(from, to);
             lab.AssertUdp("p11", "p21");
             lab.AssertUdp("p11", "p21", reverse: true);
+            // TCP from pods with TSO on: super-frames that must leave as MTU-sized VXLAN datagrams with good checksums.
+            lab.TcpBytes("p11", "p21", "3M");
+            lab.TcpBytes("p11", "p21", "3M", reverse: true);
             frames = capture.StopAndDecode();
         }
-        UnderlayCapture.AssertFlannelVxlan(frames);
+        UnderlayCapture.AssertFlannelVxlan(frames, lab);
+        UnderlayCapture.AssertCarried(frames, "p11", "p21", "tcp");
+        UnderlayCapture.AssertCarried(frames, "p21", "p11", "tcp");
         foreach (var (from, to) in new[] { ("p11", "p21"), ("p21", "p11"), ("p12", "p22"), ("p22", "p12") })
             UnderlayCapture.AssertCarried(frames, from, to, "icmp");
         UnderlayCapture.AssertCarried(frames, "p11", "p21", "udp");
