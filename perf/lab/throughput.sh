@@ -4,15 +4,20 @@
 #
 #   UDP 64 B and 1400 B frames (trafgen in the sending pod, one flow, flood), pod to pod across nodes and on one
 #   node, counted at the receiving pod (rx_packets of its eth0) over a fixed window after a warm-up;
-#   TCP, one iperf3 stream, across nodes and on one node.
+#   TCP, one iperf3 stream across nodes and on one node, and 4 parallel streams across nodes.
+# Every veth keeps the offloads Linux gives it (TSO, GSO, checksum offload), as Kubernetes leaves pods, in both
+# modes; --offloads off turns them off everywhere (the lab's LAB_OFFLOADS).
 # CPU per row: the FastOverlay processes' utime+stime, and the machine's kernel time (system + irq + softirq from
 # /proc/stat: the kernel path runs in softirq, mostly on the sender's core, and without IRQ time accounting a
-# softirq run from process context counts as system time). The machine is shared: quote ratios.
+# softirq run from process context counts as system time); and CPU seconds per GB moved: the whole machine's busy
+# time (user + system + irq + softirq: senders, receivers and forwarders together) over the bytes that arrived.
+# The machine is shared: quote ratios.
 #
 # The modes alternate, pass after pass (--repeat, default 2), and each cell is the best pass: on a shared machine
 # the best pass is the closest to what the path can do; every pass is printed too.
 #
-# usage: perf/lab/throughput.sh [--seconds N] [--warmup N] [--repeat N] [--modes "kernel fastoverlay"] [--out FILE] [--no-build]
+# usage: perf/lab/throughput.sh [--seconds N] [--warmup N] [--repeat N] [--modes "kernel fastoverlay"] [--offloads default|off]
+#                               [--out FILE] [--no-build]
 # needs root, iproute2, ethtool, iputils-ping, iperf3, netsniff-ng (trafgen) and a Release build of the CLI
 # (built here first, so the figures belong to the checked-out commit; --no-build or FASTOVERLAY_DLL skip that).
 # A full run takes about 3-4 minutes.
@@ -27,6 +32,7 @@ MODES="kernel fastoverlay"
 REPEAT=2
 OUT=""
 BUILD=1
+OFFLOADS=default
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_WINDOW=$2; shift 2 ;;
@@ -35,7 +41,8 @@ while [ $# -gt 0 ]; do
     --repeat) REPEAT=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --offloads) OFFLOADS=$2; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -47,6 +54,7 @@ if [ -z "${FASTOVERLAY_DLL:-}" ] && [ "$BUILD" = 1 ] && [[ " $MODES " == *" fast
   dotnet build -c Release "$REPO/src/FastOverlay.Cli" >/dev/null || { echo "build failed" >&2; exit 1; }
 fi
 export FASTOVERLAY_DLL=${FASTOVERLAY_DLL:-$REPO/src/FastOverlay.Cli/bin/Release/net10.0/fastoverlay.dll}
+export LAB_OFFLOADS=$OFFLOADS
 
 WORK=$(mktemp -d /tmp/fastoverlay-throughput.XXXXXX)
 CURRENT_PREFIX=""
@@ -65,6 +73,8 @@ rx_packets() { in_ns "$1" cat /sys/class/net/eth0/statistics/rx_packets; }
 tx_packets() { in_ns "$1" cat /sys/class/net/eth0/statistics/tx_packets; }
 # kernel time of the whole machine (system + irq + softirq), in ticks
 stat_cpu() { awk '/^cpu / {print $4 + $6 + $7}' /proc/stat; }
+# busy time of the whole machine (user + nice + system + irq + softirq), in ticks
+stat_busy() { awk '/^cpu / {print $2 + $3 + $4 + $6 + $7}' /proc/stat; }
 # utime+stime of the FastOverlay processes of the current lab, in ticks
 fo_ticks() {
   local total=0 f pid
@@ -95,9 +105,9 @@ trafgen_conf() {   # file dst_mac src_mac src_ip dst_ip frame_size
 EOF
 }
 
-# One UDP row: prints "rx_pps offered_pps fo_cpu_s kernel_time_s"
+# One UDP row: prints "rx_pps offered_pps fo_cpu_s kernel_time_s busy_s_per_GB"
 udp_row() {   # from to frame_size
-  local from=$1 to=$2 size=$3 dip sip nexthop dmac smac conf r0 r1 t0 t1 c0 c1 f0 f1
+  local from=$1 to=$2 size=$3 dip sip nexthop dmac smac conf r0 r1 t0 t1 c0 c1 f0 f1 b0 b1
   dip=$(pod_ip "$to"); sip=$(pod_ip "$from")
   if [ "${from:1:1}" = "${to:1:1}" ]; then nexthop=$dip; else nexthop="10.244.${from:1:1}.1"; fi
   in_ns "$from" ping -c 2 -i 0.2 -W 2 -q "$dip" >/dev/null || { echo "ping $from -> $to failed" >&2; return 1; }
@@ -110,29 +120,30 @@ udp_row() {   # from to frame_size
     trafgen --dev eth0 --conf "$conf" --no-sock-mem -Q --cpus 1 >"$WORK/trafgen.log" 2>&1 &
   local gen=$!
   sleep "$WARMUP"
-  r0=$(rx_packets "$to"); t0=$(tx_packets "$from"); c0=$(stat_cpu); f0=$(fo_ticks)
+  r0=$(rx_packets "$to"); t0=$(tx_packets "$from"); c0=$(stat_cpu); f0=$(fo_ticks); b0=$(stat_busy)
   sleep "$SECONDS_WINDOW"
-  r1=$(rx_packets "$to"); t1=$(tx_packets "$from"); c1=$(stat_cpu); f1=$(fo_ticks)
+  r1=$(rx_packets "$to"); t1=$(tx_packets "$from"); c1=$(stat_cpu); f1=$(fo_ticks); b1=$(stat_busy)
   wait "$gen" || true
-  awk -v r=$(( r1 - r0 )) -v t=$(( t1 - t0 )) -v d="$SECONDS_WINDOW" -v f=$(( f1 - f0 )) -v c=$(( c1 - c0 )) -v hz="$HZ" \
-    'BEGIN { printf "%.0f %.0f %.2f %.2f\n", r / d, t / d, f / hz, c / hz }'
+  awk -v r=$(( r1 - r0 )) -v t=$(( t1 - t0 )) -v d="$SECONDS_WINDOW" -v f=$(( f1 - f0 )) -v c=$(( c1 - c0 )) -v b=$(( b1 - b0 )) -v hz="$HZ" -v size="$size" \
+    'BEGIN { gb = r * size / 1e9; printf "%.0f %.0f %.2f %.2f %s\n", r / d, t / d, f / hz, c / hz, gb > 0 ? sprintf("%.1f", b / hz / gb) : "n/a" }'
 }
 
-# One TCP row: prints "mbit_s 0 fo_cpu_s kernel_time_s"
-tcp_row() {   # from to
-  local from=$1 to=$2 c0 c1 f0 f1 mbit
+# One TCP row: prints "mbit_s 0 fo_cpu_s kernel_time_s busy_s_per_GB"
+tcp_row() {   # from to streams
+  local from=$1 to=$2 streams=${3:-1} c0 c1 f0 f1 b0 b1 mbit
   in_ns "$to" iperf3 -s -1 -p 5299 >/dev/null 2>&1 &
   local srv=$!
   for _ in $(seq 50); do in_ns "$to" ss -Hltn 'sport = :5299' | grep -q LISTEN && break; sleep 0.1; done
-  c0=$(stat_cpu); f0=$(fo_ticks)
-  mbit=$(in_ns "$from" iperf3 -c "$(pod_ip "$to")" -p 5299 -t "$SECONDS_WINDOW" -f m 2>&1 | awk '/receiver/ {print $(NF-2)}')
-  c1=$(stat_cpu); f1=$(fo_ticks)
+  c0=$(stat_cpu); f0=$(fo_ticks); b0=$(stat_busy)
+  # -P N prints a [SUM] receiver line; one stream prints only its own: the last receiver line is the total either way.
+  mbit=$(in_ns "$from" iperf3 -c "$(pod_ip "$to")" -p 5299 -t "$SECONDS_WINDOW" -P "$streams" -f m 2>&1 | awk '/receiver/ {v = $(NF-2)} END {print v}')
+  c1=$(stat_cpu); f1=$(fo_ticks); b1=$(stat_busy)
   wait "$srv" 2>/dev/null || true
-  awk -v m="${mbit:-0}" -v f=$(( f1 - f0 )) -v c=$(( c1 - c0 )) -v hz="$HZ" \
-    'BEGIN { printf "%.0f 0 %.2f %.2f\n", m, f / hz, c / hz }'
+  awk -v m="${mbit:-0}" -v f=$(( f1 - f0 )) -v c=$(( c1 - c0 )) -v b=$(( b1 - b0 )) -v hz="$HZ" -v d="$SECONDS_WINDOW" \
+    'BEGIN { gb = m * 1e6 * d / 8 / 1e9; printf "%.0f 0 %.2f %.2f %s\n", m, f / hz, c / hz, gb > 0 ? sprintf("%.1f", b / hz / gb) : "n/a" }'
 }
 
-ROWS=("udp64-cross p11 p21 64" "udp1400-cross p11 p21 1400" "udp64-same p11 p12 64" "udp1400-same p11 p12 1400" "tcp-cross p11 p21" "tcp-same p11 p12")
+ROWS=("udp64-cross p11 p21 64" "udp1400-cross p11 p21 1400" "udp64-same p11 p12 64" "udp1400-same p11 p12 1400" "tcp-cross p11 p21 1" "tcp-same p11 p12 1" "tcp4-cross p11 p21 4")
 declare -A RESULT
 
 run_mode() {
@@ -147,8 +158,8 @@ run_mode() {
   for row in "${ROWS[@]}"; do
     read -r name from to size <<< "$row"
     echo "   $mode $name ..." >&2
-    if [ "${name:0:3}" = tcp ]; then RESULT[$mode,$name,$pass]=$(tcp_row "$from" "$to" || echo "0 0 0 0")
-    else RESULT[$mode,$name,$pass]=$(udp_row "$from" "$to" "$size" || echo "0 0 0 0"); fi
+    if [ "${name:0:3}" = tcp ]; then RESULT[$mode,$name,$pass]=$(tcp_row "$from" "$to" "$size" || echo "0 0 0 0 n/a")
+    else RESULT[$mode,$name,$pass]=$(udp_row "$from" "$to" "$size" || echo "0 0 0 0 n/a"); fi
     echo "   $mode $name pass $pass: ${RESULT[$mode,$name,$pass]}" >&2
     # the best pass so far is the row's result
     if [ -z "${RESULT[$mode,$name]:-}" ] || [ "${RESULT[$mode,$name,$pass]%% *}" -gt "${RESULT[$mode,$name]%% *}" ]; then
@@ -180,21 +191,21 @@ field() { local v=${RESULT[$1,$2]:-}; [ -n "$v" ] && echo "$v" | awk -v i="$3" '
 {
   echo "FastOverlay lab throughput, $DATE"
   echo "machine: $CPU_MODEL, $NPROC CPUs, kernel $KERNEL, .NET SDK $DOTNET, commit $COMMIT"
-  echo "command: perf/lab/throughput.sh --seconds $SECONDS_WINDOW --warmup $WARMUP --repeat $REPEAT --modes \"$MODES\" (best of $REPEAT alternating passes)"
+  echo "command: perf/lab/throughput.sh --seconds $SECONDS_WINDOW --warmup $WARMUP --repeat $REPEAT --modes \"$MODES\" --offloads $OFFLOADS (best of $REPEAT alternating passes)"
   echo "UDP: trafgen --no-sock-mem -Q --cpus 1 in the sending pod, one flow, counted at the receiving pod's eth0 over ${SECONDS_WINDOW} s;"
-  echo "TCP: iperf3, one stream, ${SECONDS_WINDOW} s. veth offloads off everywhere (both modes). CPU: seconds used during the window,"
+  echo "TCP: iperf3, one stream (tcp4: -P 4), ${SECONDS_WINDOW} s. veth offloads: $OFFLOADS (both modes). CPU: seconds used during the window,"
   echo "kernel s = the whole machine's system+irq+softirq time (shared machine: includes others' work), process s = the fastoverlay"
-  echo "processes' utime+stime (their stime is also in kernel s)."
+  echo "processes' utime+stime (their stime is also in kernel s); cpu-s/GB = the machine's busy seconds per GB delivered."
   echo
-  printf '%-15s %12s %12s %7s   %-18s %-30s\n' "test" "kernel" "fastoverlay" "ratio" "kernel: kernel s" "fastoverlay: process s, kernel s"
+  printf '%-15s %12s %12s %7s   %-18s %-30s %-20s\n' "test" "kernel" "fastoverlay" "ratio" "kernel: kernel s" "fastoverlay: process s, kernel s" "cpu-s/GB k / fo"
   for row in "${ROWS[@]}"; do
     read -r name _ _ _ <<< "$row"
     unit=kpps; [ "${name:0:3}" = tcp ] && unit=Mbit/s
     k=$(field kernel "$name" 1); f=$(field fastoverlay "$name" 1)
     fmt() { [ -z "$1" ] && { echo n/a; return; }; if [ "$unit" = kpps ]; then awk -v v="$1" 'BEGIN { printf "%.1f kpps", v / 1000 }'; else echo "$1 Mbit/s"; fi; }
     ratio=$(awk -v k="${k:-0}" -v f="${f:-0}" 'BEGIN { if (k > 0 && f > 0) printf "%.2f", f / k; else print "n/a" }')
-    printf '%-15s %12s %12s %7s   %-18s %-30s\n' "$name" "$(fmt "$k")" "$(fmt "$f")" "$ratio" \
-      "$(field kernel "$name" 4)" "$(field fastoverlay "$name" 3), $(field fastoverlay "$name" 4)"
+    printf '%-15s %12s %12s %7s   %-18s %-30s %-20s\n' "$name" "$(fmt "$k")" "$(fmt "$f")" "$ratio" \
+      "$(field kernel "$name" 4)" "$(field fastoverlay "$name" 3), $(field fastoverlay "$name" 4)" "$(field kernel "$name" 5) / $(field fastoverlay "$name" 5)"
   done
   echo
   for row in "${ROWS[@]}"; do
@@ -208,15 +219,15 @@ field() { local v=${RESULT[$1,$2]:-}; [ -n "$v" ] && echo "$v" | awk -v i="$3" '
     grep -E '^  (drop |port )' "$WORK/fastoverlay-node$n.log" | sed 's/^  /    /' || true
   done
   echo
-  echo "csv: test,kernel,fastoverlay,unit,ratio,kernel_mode_kernel_time_s,fastoverlay_process_cpu_s,fastoverlay_mode_kernel_time_s"
+  echo "csv: test,kernel,fastoverlay,unit,ratio,kernel_mode_kernel_time_s,fastoverlay_process_cpu_s,fastoverlay_mode_kernel_time_s,kernel_cpu_s_per_gb,fastoverlay_cpu_s_per_gb"
   for row in "${ROWS[@]}"; do
     read -r name _ _ _ <<< "$row"
     unit=pps; [ "${name:0:3}" = tcp ] && unit=Mbit/s
     k=$(field kernel "$name" 1); f=$(field fastoverlay "$name" 1)
     ratio=$(awk -v k="${k:-0}" -v f="${f:-0}" 'BEGIN { if (k > 0 && f > 0) printf "%.3f", f / k; else print "" }')
-    echo "csv: $name,$k,$f,$unit,$ratio,$(field kernel "$name" 4),$(field fastoverlay "$name" 3),$(field fastoverlay "$name" 4)"
+    echo "csv: $name,$k,$f,$unit,$ratio,$(field kernel "$name" 4),$(field fastoverlay "$name" 3),$(field fastoverlay "$name" 4),$(field kernel "$name" 5),$(field fastoverlay "$name" 5)"
   done
-  printf 'json: {"date":"%s","cpu":"%s","nproc":%s,"kernel":"%s","commit":"%s","seconds":%s,"rows":[' "$DATE" "$CPU_MODEL" "$NPROC" "$KERNEL" "$COMMIT" "$SECONDS_WINDOW"
+  printf 'json: {"date":"%s","cpu":"%s","nproc":%s,"kernel":"%s","commit":"%s","seconds":%s,"offloads":"%s","rows":[' "$DATE" "$CPU_MODEL" "$NPROC" "$KERNEL" "$COMMIT" "$SECONDS_WINDOW" "$OFFLOADS"
   sep=""
   for row in "${ROWS[@]}"; do
     read -r name _ _ _ <<< "$row"
