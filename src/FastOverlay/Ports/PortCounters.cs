@@ -17,6 +17,9 @@ public sealed class PortCounters
     private long _txErrors;
     private long _txBusy;
     private long _kernelDrops;
+    private long _txGsoMessages;
+    private long _rxGroMessages;
+    private long _txBusyDropped;
     private int _lastErrno;
 
     public long RxFrames => Volatile.Read(ref _rxFrames);
@@ -34,6 +37,15 @@ public sealed class PortCounters
     public long TxBusy => Volatile.Read(ref _txBusy);
     /// <summary>Frames the kernel dropped because the receive ring or socket buffer was full.</summary>
     public long KernelDrops => Volatile.Read(ref _kernelDrops);
+    /// <summary>UDP GSO sends: messages that carried several datagrams under one UDP_SEGMENT cmsg (counted in <see cref="TxFrames"/> per datagram).</summary>
+    public long TxGsoMessages => Volatile.Read(ref _txGsoMessages);
+    /// <summary>UDP GRO reads: received messages that held several datagrams coalesced by the kernel (counted in <see cref="RxFrames"/> per datagram).</summary>
+    public long RxGroMessages => Volatile.Read(ref _rxGroMessages);
+    /// <summary>
+    /// Frames a port with several transmit sockets dropped itself because one socket was full while another
+    /// had already sent frames behind them in the burst (so they could not go back to the caller).
+    /// </summary>
+    public long TxBusyDropped => Volatile.Read(ref _txBusyDropped);
     /// <summary>errno of the most recent failed call (0 if none), for the operator.</summary>
     public int LastErrno => Volatile.Read(ref _lastErrno);
 
@@ -53,6 +65,14 @@ public sealed class PortCounters
         Volatile.Write(ref _txFrames, _txFrames + frames);
         Volatile.Write(ref _txBytes, _txBytes + bytes);
     }
+
+    internal void AddOffloads(long gsoMessages, long groMessages)
+    {
+        if (gsoMessages != 0) Volatile.Write(ref _txGsoMessages, _txGsoMessages + gsoMessages);
+        if (groMessages != 0) Volatile.Write(ref _rxGroMessages, _rxGroMessages + groMessages);
+    }
+
+    internal void TxBusyDrop(long frames) => Volatile.Write(ref _txBusyDropped, _txBusyDropped + frames);
 
     internal void RxNoBufferOnce() => Volatile.Write(ref _rxNoBuffer, _rxNoBuffer + 1);
 
@@ -83,5 +103,5 @@ public sealed class PortCounters
     }
 
     public override string ToString() =>
-        $"rx {RxFrames} tx {TxFrames} rx-too-long {RxTooLong} rx-no-buffer {RxNoBuffer} rx-errors {RxErrors} tx-errors {TxErrors} tx-busy {TxBusy} kernel-drops {KernelDrops}";
+        $"rx {RxFrames} tx {TxFrames} rx-too-long {RxTooLong} rx-no-buffer {RxNoBuffer} rx-errors {RxErrors} tx-errors {TxErrors} tx-busy {TxBusy} tx-busy-dropped {TxBusyDropped} kernel-drops {KernelDrops} tx-gso {TxGsoMessages} rx-gro {RxGroMessages}";
 }
