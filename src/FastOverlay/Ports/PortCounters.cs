@@ -17,6 +17,9 @@ public sealed class PortCounters
     private long _txErrors;
     private long _txBusy;
     private long _kernelDrops;
+    private long _txGsoMessages;
+    private long _rxGroMessages;
+    private long _txBusyDropped;
     private int _lastErrno;
     private long _rxSuperFrames;
     private long _rxSegments;
@@ -39,6 +42,15 @@ public sealed class PortCounters
     public long TxBusy => Volatile.Read(ref _txBusy);
     /// <summary>Frames the kernel dropped because the receive ring or socket buffer was full.</summary>
     public long KernelDrops => Volatile.Read(ref _kernelDrops);
+    /// <summary>UDP GSO sends: messages that carried several datagrams under one UDP_SEGMENT cmsg (counted in <see cref="TxFrames"/> per datagram).</summary>
+    public long TxGsoMessages => Volatile.Read(ref _txGsoMessages);
+    /// <summary>UDP GRO reads: received messages that held several datagrams coalesced by the kernel (counted in <see cref="RxFrames"/> per datagram).</summary>
+    public long RxGroMessages => Volatile.Read(ref _rxGroMessages);
+    /// <summary>
+    /// Frames a port with several transmit sockets dropped itself because one socket was full while another
+    /// had already sent frames behind them in the burst (so they could not go back to the caller).
+    /// </summary>
+    public long TxBusyDropped => Volatile.Read(ref _txBusyDropped);
     /// <summary>errno of the most recent failed call (0 if none), for the operator.</summary>
     public int LastErrno => Volatile.Read(ref _lastErrno);
     /// <summary>GSO super-frames read from the pod (TSO/USO) and cut into segments here.</summary>
@@ -96,6 +108,14 @@ public sealed class PortCounters
         Volatile.Write(ref _txBytes, _txBytes + bytes);
     }
 
+    internal void AddOffloads(long gsoMessages, long groMessages)
+    {
+        if (gsoMessages != 0) Volatile.Write(ref _txGsoMessages, _txGsoMessages + gsoMessages);
+        if (groMessages != 0) Volatile.Write(ref _rxGroMessages, _rxGroMessages + groMessages);
+    }
+
+    internal void TxBusyDrop(long frames) => Volatile.Write(ref _txBusyDropped, _txBusyDropped + frames);
+
     internal void RxNoBufferOnce() => Volatile.Write(ref _rxNoBuffer, _rxNoBuffer + 1);
 
     internal void RxError(int errno)
@@ -126,7 +146,8 @@ public sealed class PortCounters
 
     public override string ToString()
     {
-        var text = $"rx {RxFrames} tx {TxFrames} rx-too-long {RxTooLong} rx-no-buffer {RxNoBuffer} rx-errors {RxErrors} tx-errors {TxErrors} tx-busy {TxBusy} kernel-drops {KernelDrops}";
+        var text = $"rx {RxFrames} tx {TxFrames} rx-too-long {RxTooLong} rx-no-buffer {RxNoBuffer} rx-errors {RxErrors} tx-errors {TxErrors} tx-busy {TxBusy} tx-busy-dropped {TxBusyDropped} kernel-drops {KernelDrops}";
+        if (TxGsoMessages != 0 || RxGroMessages != 0) text += $" tx-gso {TxGsoMessages} rx-gro {RxGroMessages}";
         if (RxSuperFrames != 0 || TxSuperFrames != 0)
             text += $" rx-gso {RxSuperFrames}->{RxSegments} tx-gro {TxSegmentsMerged}->{TxSuperFrames}";
         foreach (var (reason, count) in NonZeroDrops()) text += $" {reason} {count}";

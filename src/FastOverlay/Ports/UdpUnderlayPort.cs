@@ -7,103 +7,157 @@ using FastOverlay.Wire;
 
 namespace FastOverlay.Ports;
 
-/// <summary>Batch and buffer sizes of an <see cref="UdpUnderlayPort"/>.</summary>
+/// <summary>Batch and buffer sizes and the offloads of an <see cref="UdpUnderlayPort"/>.</summary>
 public sealed record UdpUnderlayOptions
 {
     /// <summary>Datagrams per recvmmsg/sendmmsg call (the kernel caps a call at UIO_MAXIOV = 1024).</summary>
     public int Batch { get; init; } = 256;
     /// <summary>Socket buffers: a burst from a fast peer must fit, or the kernel drops it (kernel-drops counter).</summary>
     public int ReceiveBufferBytes { get; init; } = 8 * 1024 * 1024;
+    /// <summary>Per transmit socket.</summary>
     public int SendBufferBytes { get; init; } = 8 * 1024 * 1024;
+    /// <summary>UDP GSO (UDP_SEGMENT) on transmit when the kernel has it; false is the kill switch.</summary>
+    public bool Gso { get; init; } = true;
+    /// <summary>UDP GRO (UDP_GRO) on receive when the kernel has it (5.12 or later); false is the kill switch.</summary>
+    public bool Gro { get; init; } = true;
+    /// <summary>
+    /// Sockets that send, each on its own ephemeral source port; a frame takes the one its outer UDP source port
+    /// (VxlanEncap's flow hash) picks, modulo this count. 1 sends everything from the VXLAN port's socket.
+    /// </summary>
+    public int TransmitSockets { get; init; } = DefaultTransmitSockets;
+    /// <summary>64 KiB receive buffers (messages per recvmmsg) while UDP GRO is on; each can hold 64 datagrams.</summary>
+    public int GroMessages { get; init; } = 16;
+
+    public const int DefaultTransmitSockets = 8;
 }
 
 /// <summary>
-/// The default underlay: one UDP socket bound to the node's PublicIP and VXLAN port, the same socket a kernel
+/// The default underlay: a UDP socket bound to the node's PublicIP and VXLAN port, the same socket a kernel
 /// VXLAN device opens, so flannel nodes talk to it unchanged. The kernel does the outer IPv4, UDP, routing, ARP
 /// and Ethernet; we move VXLAN payloads (header plus inner frame) with recvmmsg and sendmmsg.
 ///
 /// To keep the pipeline unchanged the port speaks whole outer frames: on receive it writes a synthetic outer
-/// Ethernet/IPv4/UDP header in front of each datagram (source address and port from recvmmsg's sockaddr,
-/// destination our bound address, a valid IPv4 checksum, UDP checksum 0 because the kernel already verified
-/// the real one), so VxlanDecap checks it as it checks a raw frame. On transmit it takes the frame VxlanEncap
-/// built and sends bytes 42 onward (the VXLAN header on) to the outer IPv4 destination and UDP port in it.
+/// header in front of each datagram (<see cref="UdpOuterHeader"/>), so VxlanDecap checks it as it checks a raw
+/// frame. On transmit it takes the frame VxlanEncap built and sends bytes 42 onward (the VXLAN header on) to the
+/// outer IPv4 destination and UDP port in it.
 ///
-/// Trade-off: the kernel picks the outer UDP source port, the socket's bound port, for every datagram. VxlanEncap's
-/// per-flow source port (RFC 7348 s5 entropy for underlay ECMP and receive-side scaling, flannel #765) is lost,
-/// so on the peer all our traffic hashes to one receive queue. Keeping it would take one socket per source port
-/// or a raw IP socket (IP_HDRINCL); IP_PKTINFO chooses only the source address, not the port. The outer TTL
-/// and DF come from the kernel too (IP_PMTUDISC_DO sets DF, so oversize sends fail instead of fragmenting,
-/// RFC 7348 s4.3).
+/// Offloads (probed at start, each with a kill switch, see <see cref="OffloadSummary"/>): UDP GSO groups equal
+/// datagrams to one peer into one sendmsg (<see cref="UdpGsoSender"/>); UDP GRO lets the kernel hand over up to 64
+/// datagrams per message (<see cref="UdpGroReceiver"/>). Without GRO, recvmmsg reads straight into pool buffers.
+///
+/// Source-port entropy (RFC 7348 s5; flannel #765): the kernel sends every datagram from its socket's bound port,
+/// so from one socket all our flows share one outer 4-tuple and a peer's NIC hashes them to one receive queue.
+/// The port therefore sends from <see cref="UdpUnderlayOptions.TransmitSockets"/> sockets on ephemeral ports and
+/// picks one by the source port VxlanEncap wrote: a flow keeps one socket, so its order and its 4-tuple hold,
+/// and up to K flows spread over the peer's queues. The exact per-flow port is not kept. Considered and rejected:
+/// a raw socket with IP_HDRINCL writing the outer header ourselves would keep it exactly, but it needs
+/// CAP_NET_RAW, loses UDP GSO (udp_send_skb serves only UDP sockets; raw sends are one skb per datagram), must
+/// compute the outer UDP checksum in software, and bypasses the UDP socket's PMTU handling; IP_PKTINFO chooses
+/// only the source address, not the port. The outer TTL and DF come from the kernel (IP_PMTUDISC_DO sets DF, so
+/// oversize sends fail instead of fragmenting, RFC 7348 s4.3).
 /// </summary>
 public sealed unsafe class UdpUnderlayPort : ISocketPort
 {
     /// <summary>Outer Ethernet 14 + IPv4 20 + UDP 8: where the VXLAN header starts in a frame.</summary>
     public const int PayloadOffset = Ethernet.HeaderLength + Ipv4Header.MinLength + UdpHeader.Length;
-    private const int OuterTtl = 64;
 
     private readonly PacketPool _pool;
-    private readonly MessageBatch _rx;
-    private readonly MessageBatch _tx;
+    private readonly MessageBatch? _rx;
+    private readonly UdpGroReceiver? _gro;
+    private readonly UdpGsoSender _sender;
+    private readonly UdpOuterHeader _outer;
     private readonly int[] _armed;
-    private readonly uint _localIp;
-    private readonly ushort _localPort;
-    private readonly MacAddress _localMac;
-    private readonly ulong _ipSumConstant;
+    private readonly int[] _txFds;
     private readonly bool _dropCounter;
+    private readonly string _gsoStartNote;
+    private readonly string _groNote;
     private int _fd;
 
     public UdpUnderlayPort(Ipv4Address localIp, ushort localPort, PacketPool pool, MacAddress localMac = default, UdpUnderlayOptions? options = null)
     {
         options ??= new UdpUnderlayOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.TransmitSockets, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(options.TransmitSockets, 64);
         _pool = pool;
-        _localIp = localIp.Value;
-        _localPort = localPort;
-        _localMac = localMac;
         Name = $"udp:{localIp}:{localPort}";
         var target = $"underlay {localIp}:{localPort}";
-
-        _fd = LibC.Socket(Linux.AfInet, Linux.SockDgram | Linux.SockNonBlock | Linux.SockCloExec, Linux.IpProtoUdp);
-        if (_fd < 0) throw Errno.Error("socket(AF_INET, SOCK_DGRAM)", target);
+        var sockets = options.TransmitSockets;
+        _txFds = new int[sockets];
+        Array.Fill(_txFds, -1);
+        var ports = new ushort[sockets];
+        _fd = Open(localIp.Value, localPort, options, target, out _);
         try
         {
-            Fd.SetOption(_fd, Linux.IpProtoIp, Linux.IpMtuDiscover, Linux.IpPmtuDiscDo, "setsockopt(IP_MTU_DISCOVER, IP_PMTUDISC_DO)", target);
             ReceiveBufferBytes = Fd.SetBuffer(_fd, receive: true, options.ReceiveBufferBytes);
-            SendBufferBytes = Fd.SetBuffer(_fd, receive: false, options.SendBufferBytes);
             _dropCounter = Fd.TrySetOption(_fd, Linux.SolSocket, Linux.SoRxqOvfl, 1);
-            var address = new SockAddrIn { Family = Linux.AfInet, PortBigEndian = Fd.Htons(localPort), AddressBigEndian = Fd.Htonl(localIp.Value) };
-            if (LibC.Bind(_fd, &address, (uint)sizeof(SockAddrIn)) != 0) throw Errno.Error("bind(UDP)", target);
+            var gro = false;
+            _groNote = "udp gro off (disabled by option)";
+            if (options.Gro) gro = ProbeGro(_fd, out _groNote);
+            if (sockets == 1)
+            {
+                _txFds[0] = _fd;
+                ports[0] = localPort;
+                SendBufferBytes = Fd.SetBuffer(_fd, receive: false, options.SendBufferBytes);
+            }
+            else
+            {
+                for (var k = 0; k < sockets; k++)
+                {
+                    _txFds[k] = Open(localIp.Value, 0, options, $"underlay {localIp} transmit socket {k}", out ports[k]);
+                    SendBufferBytes = Fd.SetBuffer(_txFds[k], receive: false, options.SendBufferBytes);
+                }
+            }
+            var gso = false;
+            _gsoStartNote = "udp gso off (disabled by option)";
+            if (options.Gso) gso = ProbeGso(_txFds[0], out _gsoStartNote);
+            _sender = new UdpGsoSender(pool, Counters, _txFds, options.Batch, gso);
+            if (gro) _gro = new UdpGroReceiver(options.GroMessages, _dropCounter);
+            else _rx = new MessageBatch(options.Batch, sizeof(SockAddrIn), _dropCounter ? Linux.CmsgSpaceUInt32 : 0);
         }
         catch
         {
-            Fd.Close(ref _fd);
+            CloseAll();
             throw;
         }
-        _rx = new MessageBatch(options.Batch, sizeof(SockAddrIn), _dropCounter ? Linux.CmsgSpaceUInt32 : 0);
-        _tx = new MessageBatch(options.Batch, sizeof(SockAddrIn));
+        TransmitPorts = ports;
         _armed = new int[options.Batch];
-        for (var i = 0; i < options.Batch; i++) _tx.Address<SockAddrIn>(i).Family = Linux.AfInet;
-
-        // The synthetic IPv4 header's words that never change, summed once (version/IHL/TOS, flags/DF,
-        // TTL/protocol, destination): per packet only the length and the source are added.
-        Span<byte> ip = stackalloc byte[Ipv4Header.MinLength];
-        Ipv4Header.Write(ip, 0, 0, Ipv4Header.FlagDontFragment, OuterTtl, Ipv4Header.ProtocolUdp, 0, _localIp);
-        ip[Ipv4Header.OffsetChecksum] = 0;
-        ip[Ipv4Header.OffsetChecksum + 1] = 0;
-        _ipSumConstant = InternetChecksum.Add(ip);
+        _outer = new UdpOuterHeader(localIp.Value, localPort, localMac);
     }
 
     public string Name { get; }
     public int FileDescriptor => _fd;
     public PortCounters Counters { get; } = new();
-    /// <summary>What the kernel granted (double the request, socket(7)).</summary>
+    /// <summary>What the kernel granted (double the request, socket(7)); the send buffer is per transmit socket.</summary>
     public int ReceiveBufferBytes { get; }
     public int SendBufferBytes { get; }
+    /// <summary>The source port of each transmit socket (the VXLAN port itself with one socket).</summary>
+    public IReadOnlyList<ushort> TransmitPorts { get; }
+    public bool GsoEnabled => _sender.Enabled;
+    internal UdpGsoSender Sender => _sender;
+    internal IReadOnlyList<int> TransmitFileDescriptors => _txFds;
+    public bool GroEnabled => _gro is not null;
+
+    /// <summary>One line for the operator, e.g. "udp gso on (64 segments), udp gro on, 8 transmit sockets".</summary>
+    public string OffloadSummary =>
+        $"{(_sender.Enabled ? $"udp gso on ({UdpGsoSender.MaxSegments} segments)" : _sender.Note is null ? _gsoStartNote : "udp gso off (EIO at run time)")}, " +
+        $"{_groNote}, {(_txFds.Length == 1 ? "1 transmit socket (the VXLAN port's)" : $"{_txFds.Length} transmit sockets")}";
+
+    /// <summary>What changed at run time (GSO switched off after an EIO), or null; also passed to <see cref="Log"/> once.</summary>
+    public string? OffloadNote => _sender.Note;
+
+    /// <summary>Called once, on the forwarder thread, when an offload is switched off at run time.</summary>
+    public Action<string>? Log
+    {
+        get => _sender.Log;
+        set => _sender.Log = value;
+    }
 
     public int Receive(Span<int> handles)
     {
         if (_fd < 0) return 0;
+        if (_gro is not null) return _gro.Receive(_fd, handles, _pool, Counters, _outer);
         var pool = _pool;
-        var batch = _rx;
+        var batch = _rx!;
         var want = Math.Min(Math.Min(handles.Length, batch.Capacity), pool.Available);
         if (want == 0)
         {
@@ -140,7 +194,7 @@ public sealed unsafe class UdpUnderlayPort : ISocketPort
             }
             var length = PayloadOffset + batch.ReceivedLength(i);
             ref var from = ref batch.Address<SockAddrIn>(i);
-            WriteOuter(pool.WritableFrame(h), Fd.Htonl(from.AddressBigEndian), Fd.Htons(from.PortBigEndian), length);
+            _outer.Write(pool.WritableFrame(h), Fd.Htonl(from.AddressBigEndian), Fd.Htons(from.PortBigEndian), length);
             pool.SetLength(h, length);
             handles[n++] = h;
             bytes += length;
@@ -157,94 +211,21 @@ public sealed unsafe class UdpUnderlayPort : ISocketPort
         return n;
     }
 
-    /// <summary>The outer header a raw socket would have shown, rebuilt from what recvmmsg reports.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void WriteOuter(Span<byte> frame, uint source, ushort sourcePort, int length)
-    {
-        Ethernet.Write(frame, _localMac, MacAddress.Zero, Ethernet.TypeIpv4);
-        var ip = frame[Ethernet.HeaderLength..];
-        var totalLength = (ushort)(length - Ethernet.HeaderLength);
-        Ipv4Header.Write(ip, totalLength, 0, Ipv4Header.FlagDontFragment, OuterTtl, Ipv4Header.ProtocolUdp, source, _localIp);
-        // Checksum from the constant part's sum plus the two fields that vary (RFC 1071 sums commute).
-        var sum = _ipSumConstant + Swap(totalLength) + Swap((ushort)(source >> 16)) + Swap((ushort)source);
-        BinaryPrimitives.WriteUInt16BigEndian(ip[Ipv4Header.OffsetChecksum..], InternetChecksum.Finish(sum));
-        UdpHeader.Write(ip[Ipv4Header.MinLength..], sourcePort, _localPort, (ushort)(totalLength - Ipv4Header.MinLength));
-    }
-
-    /// <summary>A big-endian field as the native-order checksum accumulator sees it.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Swap(ushort value) => BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(value) : value;
-
+    /// <summary>
+    /// Sends in windows of <see cref="UdpUnderlayOptions.Batch"/> frames (see <see cref="UdpGsoSender"/>). A full
+    /// socket buffer ends the burst; the caller owns the frames from the returned count on.
+    /// </summary>
     public int Transmit(ReadOnlySpan<int> handles)
     {
         if (_fd < 0) return 0;
-        var pool = _pool;
-        var batch = _tx;
         var accepted = 0;
-        long bytes = 0;
+        var window = _sender.Window;
         while (accepted < handles.Length)
         {
-            var count = 0;
-            var limit = Math.Min(handles.Length - accepted, batch.Capacity);
-            while (count < limit)
-            {
-                var frame = pool.Frame(handles[accepted + count]);
-                if (!Sendable(frame)) break;
-                ref var to = ref batch.Address<SockAddrIn>(count);
-                // Both fields are already in network byte order in the frame, as sockaddr_in wants them.
-                to.AddressBigEndian = MemoryMarshal.Read<uint>(frame[(Ethernet.HeaderLength + Ipv4Header.OffsetDestination)..]);
-                to.PortBigEndian = MemoryMarshal.Read<ushort>(frame[(Ethernet.HeaderLength + Ipv4Header.MinLength + 2)..]);
-                var payload = frame[PayloadOffset..];
-                batch.Set(count, (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(payload)), payload.Length);
-                count++;
-            }
-            if (count == 0)
-            {
-                // Not a frame VxlanEncap built: dropped here rather than sent somewhere odd.
-                pool.Free(handles[accepted++]);
-                Counters.TxError(Errno.EInval);
-                continue;
-            }
-            var sent = LibC.SendMmsg(_fd, batch.Messages, (uint)count, Linux.MsgDontWait);
-            if (sent > 0)
-            {
-                for (var i = 0; i < sent; i++)
-                {
-                    var h = handles[accepted + i];
-                    bytes += pool.Meta(h).Length - PayloadOffset;
-                    pool.Free(h);
-                }
-                accepted += sent;
-                continue;
-            }
-            if (!SendFailed(handles, ref accepted)) break;
+            accepted += _sender.Send(handles.Slice(accepted, Math.Min(handles.Length - accepted, window)), out var blocked);
+            if (blocked) break;
         }
-        Counters.AddTransmit(accepted, bytes);
         return accepted;
-    }
-
-    /// <summary>An outer frame with a plain 20-byte IPv4 header and at least a VXLAN header after the UDP one.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Sendable(ReadOnlySpan<byte> frame) =>
-        frame.Length >= PayloadOffset + VxlanHeader.Length && frame[Ethernet.HeaderLength] == 0x45;
-
-    /// <summary>
-    /// As for <see cref="AfPacketPort"/>: a full buffer ends the burst, a datagram the kernel refuses (EMSGSIZE
-    /// over the path MTU, ENETUNREACH with no route to that peer) is dropped and the burst goes on.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool SendFailed(ReadOnlySpan<int> handles, ref int accepted)
-    {
-        var errno = Errno.Last;
-        if (errno is Errno.EAgain or Errno.ENoBufs or Errno.EIntr)
-        {
-            Counters.TxBusyOnce();
-            return false;
-        }
-        _pool.Free(handles[accepted]);
-        accepted++;
-        Counters.TxError(errno);
-        return true;
     }
 
     /// <summary>Nothing to fetch: with SO_RXQ_OVFL the drop count arrives with the datagrams.</summary>
@@ -252,12 +233,77 @@ public sealed unsafe class UdpUnderlayPort : ISocketPort
     {
     }
 
+    /// <summary>A UDP socket bound to address:port (port 0: an ephemeral one, returned), DF on every datagram.</summary>
+    private static int Open(uint address, ushort port, UdpUnderlayOptions options, string target, out ushort boundPort)
+    {
+        var fd = LibC.Socket(Linux.AfInet, Linux.SockDgram | Linux.SockNonBlock | Linux.SockCloExec, Linux.IpProtoUdp);
+        if (fd < 0) throw Errno.Error("socket(AF_INET, SOCK_DGRAM)", target);
+        try
+        {
+            Fd.SetOption(fd, Linux.IpProtoIp, Linux.IpMtuDiscover, Linux.IpPmtuDiscDo, "setsockopt(IP_MTU_DISCOVER, IP_PMTUDISC_DO)", target);
+            var bound = new SockAddrIn { Family = Linux.AfInet, PortBigEndian = Fd.Htons(port), AddressBigEndian = Fd.Htonl(address) };
+            if (LibC.Bind(fd, &bound, (uint)sizeof(SockAddrIn)) != 0) throw Errno.Error("bind(UDP)", target);
+            var length = (uint)sizeof(SockAddrIn);
+            if (LibC.GetSockName(fd, &bound, &length) != 0) throw Errno.Error("getsockname(UDP)", target);
+            boundPort = Fd.Htons(bound.PortBigEndian);
+            return fd;
+        }
+        catch
+        {
+            Fd.Close(ref fd);
+            throw;
+        }
+    }
+
+    /// <summary>getsockopt(UDP_SEGMENT) answers on every kernel that has UDP GSO (wireguard-go supportsUDPOffload).</summary>
+    private static bool ProbeGso(int fd, out string note)
+    {
+        if (Fd.TryGetIntOption(fd, Linux.SolUdp, Linux.UdpSegment, out _))
+        {
+            note = "";
+            return true;
+        }
+        note = $"udp gso off (getsockopt(UDP_SEGMENT): {Errno.Name(Errno.Last)}; the kernel predates 4.18)";
+        return false;
+    }
+
+    /// <summary>
+    /// setsockopt(UDP_GRO) exists since 5.0, but wireguard-go (c92064f) keeps GRO off below 5.12, where
+    /// getsockopt(UDP_GRO) (98184612aca0) is missing: the read back is the version test.
+    /// </summary>
+    private static bool ProbeGro(int fd, out string note)
+    {
+        if (!Fd.TrySetOption(fd, Linux.SolUdp, Linux.UdpGro, 1))
+        {
+            note = $"udp gro off (setsockopt(UDP_GRO): {Errno.Name(Errno.Last)})";
+            return false;
+        }
+        if (!Fd.TryGetIntOption(fd, Linux.SolUdp, Linux.UdpGro, out var value) || value != 1)
+        {
+            Fd.TrySetOption(fd, Linux.SolUdp, Linux.UdpGro, 0);
+            note = "udp gro off (kernel older than 5.12: getsockopt(UDP_GRO) fails)";
+            return false;
+        }
+        note = "udp gro on";
+        return true;
+    }
+
+    private void CloseAll()
+    {
+        for (var k = 0; k < _txFds.Length; k++)
+        {
+            if (_txFds[k] != _fd) Fd.Close(ref _txFds[k]);
+        }
+        Fd.Close(ref _fd);
+    }
+
     public void Dispose()
     {
         if (_fd < 0) return;
-        Fd.Close(ref _fd);
-        _rx.Dispose();
-        _tx.Dispose();
+        CloseAll();
+        _rx?.Dispose();
+        _gro?.Dispose();
+        _sender.Dispose();
     }
 
     public override string ToString() => Name;

@@ -104,7 +104,8 @@ public sealed class UdpUnderlayPortTests
         var pool = new PacketPool(1024);
         var node = Node(port, Local);
         var template = new EncapTemplate(node, RemotePeer);
-        using var underlay = new UdpUnderlayPort(Local, port, pool);
+        // One transmit socket: everything leaves from the VXLAN port, as before transmit sockets existed.
+        using var underlay = new UdpUnderlayPort(Local, port, pool, options: new UdpUnderlayOptions { TransmitSockets = 1 });
         using var peer = Peer(port);
 
         var payloads = Enumerable.Range(0, 64).Select(i => VxlanPayload(i, 10 + i, toRemote: true)).ToList();
@@ -128,7 +129,7 @@ public sealed class UdpUnderlayPortTests
             EndPoint from = new IPEndPoint(IPAddress.Any, 0);
             var n = peer.ReceiveFrom(buffer, ref from);
             Assert.Equal(expected, buffer[..n]);
-            // The kernel sends from the bound address and port (see the port's notes on source-port entropy).
+            // With one socket the kernel sends from the bound address and port (see the port's notes on source-port entropy).
             Assert.Equal(new IPEndPoint(IPAddress.Loopback, port), from);
         }
         Assert.Equal(0, pool.InUse);

@@ -18,6 +18,16 @@ internal static unsafe class Fd
         return LibC.GetSockOpt(fd, level, name, &value, &length) == 0 ? value : -1;
     }
 
+    /// <summary>getsockopt for an int that tells failure apart from any value (a feature probe).</summary>
+    public static bool TryGetIntOption(int fd, int level, int name, out int value)
+    {
+        int v;
+        var length = (uint)sizeof(int);
+        var ok = LibC.GetSockOpt(fd, level, name, &v, &length) == 0;
+        value = ok ? v : 0;
+        return ok;
+    }
+
     /// <summary>
     /// Asks for a socket buffer of <paramref name="bytes"/>: SO_*BUFFORCE first (root may exceed net.core.*mem_max),
     /// then the plain option, which the kernel silently caps. Returns what the kernel granted (it reports double
