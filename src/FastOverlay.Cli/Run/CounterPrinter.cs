@@ -18,7 +18,12 @@ internal sealed class CounterPrinter(TextWriter output, NodeController controlle
         var o = controller.Forwarder.State.Node;
         output.WriteLine(Invariant($"node {o.Name}: public {o.PublicIp}:{o.VxlanPort}, subnet {o.Subnet}, gateway {Wire.Ipv4Address.Format(o.GatewayIp)} ({o.GatewayMac}), VTEP {o.VtepMac}, VNI {o.Vni}, MTU {o.InnerMtu}, {config.Peers.Count} peers, {config.Node.Pods.Count} pods"));
         foreach (var port in controller.Ports)
-            output.WriteLine(port is AfPacketPort pod ? $"port {port.Name}: {pod.OffloadSummary}" : $"port {port.Name}");
+            output.WriteLine(port switch
+            {
+                AfPacketPort pod => $"port {port.Name}: {pod.OffloadSummary}",
+                UdpUnderlayPort underlay => $"port {port.Name}: {underlay.OffloadSummary}",
+                _ => $"port {port.Name}",
+            });
     }
 
     public void PrintInterval(TimeSpan elapsed)

@@ -15,7 +15,7 @@ public interface IPortFactory
 public sealed class SocketPortFactory(AfPacketOptions? podOptions = null, UdpUnderlayOptions? underlayOptions = null) : IPortFactory
 {
     public IPacketPort OpenUnderlay(NodeOptions node, string? underlayInterface, PacketPool pool) =>
-        new UdpUnderlayPort(node.PublicIp, node.VxlanPort, pool, node.UnderlayMac, underlayOptions);
+        new UdpUnderlayPort(node.PublicIp, node.VxlanPort, pool, node.UnderlayMac, (underlayOptions ?? new UdpUnderlayOptions()) with { InnerMtu = node.InnerMtu });
 
     public IPacketPort OpenPod(string interfaceName, PacketPool pool) => new AfPacketPort(interfaceName, pool, podOptions);
 }

@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
+using FastOverlay.Offload;
 using FastOverlay.Pipeline;
+using FastOverlay.Wire;
 using FastOverlay.Ports.Native;
 
 namespace FastOverlay.Ports;
@@ -27,14 +29,16 @@ internal sealed unsafe class UdpGroReceiver : IDisposable
     private readonly MessageBatch _batch;
     private readonly int[] _segment;
     private readonly bool _dropCounter;
+    private readonly int _innerMtu;
     private byte* _buffers;
     private int _received;
     private int _message;
     private int _offset;
 
-    public UdpGroReceiver(int messages, bool dropCounter)
+    public UdpGroReceiver(int messages, bool dropCounter, int innerMtu)
     {
         _dropCounter = dropCounter;
+        _innerMtu = innerMtu;
         // Room for both cmsgs a message can carry: SO_RXQ_OVFL (uint) and UDP_GRO (int), CMSG_SPACE(4) = 24 each.
         _batch = new MessageBatch(messages, sizeof(SockAddrIn), 2 * Linux.CmsgSpaceInt32);
         _segment = new int[messages];
@@ -138,6 +142,9 @@ internal sealed unsafe class UdpGroReceiver : IDisposable
         ref var from = ref _batch.Address<SockAddrIn>(i);
         var source = Fd.Htonl(from.AddressBigEndian);
         var sourcePort = Fd.Htons(from.PortBigEndian);
+        var payload = new ReadOnlySpan<byte>(data, length);
+        if (VxlanSuperDatagram.IsSuperFrame(payload, Math.Min(segment, Room)))
+            return SplitSuperFrame(payload, handles, ref n, ref bytes, pool, counters, outer, source, sourcePort);
         // do/while: an empty datagram is still one frame, as on the plain path.
         do
         {
@@ -164,6 +171,43 @@ internal sealed unsafe class UdpGroReceiver : IDisposable
             _offset += size;
         }
         while (_offset < length);
+        return true;
+    }
+
+    /// <summary>
+    /// One VXLAN frame with an inner super-frame (a kernel peer's tunnel GSO over a veth underlay): each inner
+    /// segment becomes a datagram of its own behind a copy of the VXLAN header. <see cref="_offset"/> counts
+    /// segments here, so a full burst resumes at the next one.
+    /// </summary>
+    private bool SplitSuperFrame(ReadOnlySpan<byte> payload, Span<int> handles, ref int n, ref long bytes, PacketPool pool, PortCounters counters, UdpOuterHeader outer, uint source, ushort sourcePort)
+    {
+        var inner = payload[VxlanHeader.Length..];
+        var reason = VxlanSuperDatagram.Plan(inner, _innerMtu, Room - VxlanHeader.Length, out var layout);
+        if (reason != DropReason.None)
+        {
+            counters.AddDrop(reason);
+            return true;
+        }
+        if (_offset == 0) counters.AddSegmentation(1, layout.Segments);
+        for (; _offset < layout.Segments; _offset++)
+        {
+            if (n == handles.Length) return false;
+            var h = pool.Allocate();
+            if (h < 0)
+            {
+                counters.RxNoBufferOnce();
+                return false;
+            }
+            var frame = pool.WritableFrame(h);
+            payload[..VxlanHeader.Length].CopyTo(frame[PayloadOffset..]);
+            // Partial checksums stay partial: decap recognises and finishes them (L4Checksum.Verify).
+            var written = GsoSegmenter.WriteSegment(inner, layout, _offset, frame[(PayloadOffset + VxlanHeader.Length)..], completeChecksum: false);
+            var total = PayloadOffset + VxlanHeader.Length + written;
+            outer.Write(frame, source, sourcePort, total);
+            pool.SetLength(h, total);
+            handles[n++] = h;
+            bytes += total;
+        }
         return true;
     }
 

@@ -27,6 +27,11 @@ public sealed record UdpUnderlayOptions
     public int TransmitSockets { get; init; } = DefaultTransmitSockets;
     /// <summary>64 KiB receive buffers (messages per recvmmsg) while UDP GRO is on; each can hold 64 datagrams.</summary>
     public int GroMessages { get; init; } = 16;
+    /// <summary>
+    /// The overlay's inner MTU: a kernel peer's UDP-tunnel GSO datagram (see <see cref="Offload.VxlanSuperDatagram"/>)
+    /// is cut into inner packets no bigger than this, so they fit the pods' MTU.
+    /// </summary>
+    public int InnerMtu { get; init; } = 1450;
 
     public const int DefaultTransmitSockets = 8;
 }
@@ -111,7 +116,7 @@ public sealed unsafe class UdpUnderlayPort : ISocketPort
             _gsoStartNote = "udp gso off (disabled by option)";
             if (options.Gso) gso = ProbeGso(_txFds[0], out _gsoStartNote);
             _sender = new UdpGsoSender(pool, Counters, _txFds, options.Batch, gso);
-            if (gro) _gro = new UdpGroReceiver(options.GroMessages, _dropCounter);
+            if (gro) _gro = new UdpGroReceiver(options.GroMessages, _dropCounter, options.InnerMtu);
             else _rx = new MessageBatch(options.Batch, sizeof(SockAddrIn), _dropCounter ? Linux.CmsgSpaceUInt32 : 0);
         }
         catch
