@@ -125,7 +125,7 @@ udp_row() {   # from to frame_size
   r1=$(rx_packets "$to"); t1=$(tx_packets "$from"); c1=$(stat_cpu); f1=$(fo_ticks); b1=$(stat_busy)
   wait "$gen" || true
   awk -v r=$(( r1 - r0 )) -v t=$(( t1 - t0 )) -v d="$SECONDS_WINDOW" -v f=$(( f1 - f0 )) -v c=$(( c1 - c0 )) -v b=$(( b1 - b0 )) -v hz="$HZ" -v size="$size" \
-    'BEGIN { gb = r * size / 1e9; printf "%.0f %.0f %.2f %.2f %s\n", r / d, t / d, f / hz, c / hz, gb > 0 ? sprintf("%.1f", b / hz / gb) : "n/a" }'
+    'BEGIN { gb = r * size / 1e9; printf "%.0f %.0f %.2f %.2f %s\n", r / d, t / d, f / hz, c / hz, (gb > 0 ? sprintf("%.1f", b / hz / gb) : "n/a") }'
 }
 
 # One TCP row: prints "mbit_s 0 fo_cpu_s kernel_time_s busy_s_per_GB"
@@ -140,7 +140,7 @@ tcp_row() {   # from to streams
   c1=$(stat_cpu); f1=$(fo_ticks); b1=$(stat_busy)
   wait "$srv" 2>/dev/null || true
   awk -v m="${mbit:-0}" -v f=$(( f1 - f0 )) -v c=$(( c1 - c0 )) -v b=$(( b1 - b0 )) -v hz="$HZ" -v d="$SECONDS_WINDOW" \
-    'BEGIN { gb = m * 1e6 * d / 8 / 1e9; printf "%.0f 0 %.2f %.2f %s\n", m, f / hz, c / hz, gb > 0 ? sprintf("%.1f", b / hz / gb) : "n/a" }'
+    'BEGIN { gb = m * 1e6 * d / 8 / 1e9; printf "%.0f 0 %.2f %.2f %s\n", m, f / hz, c / hz, (gb > 0 ? sprintf("%.1f", b / hz / gb) : "n/a") }'
 }
 
 ROWS=("udp64-cross p11 p21 64" "udp1400-cross p11 p21 1400" "udp64-same p11 p12 64" "udp1400-same p11 p12 1400" "tcp-cross p11 p21 1" "tcp-same p11 p12 1" "tcp4-cross p11 p21 4")
