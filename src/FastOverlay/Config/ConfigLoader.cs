@@ -31,9 +31,12 @@ public static class ConfigLoader
         return Load(bytes, interfaces);
     }
 
-    public static OverlayConfig Load(byte[] json, IInterfaceCatalog interfaces)
+    public static OverlayConfig Load(byte[] json, IInterfaceCatalog interfaces) => Complete(ConfigParser.Parse(json), interfaces);
+
+    /// <summary>Resolves and validates a configuration assembled elsewhere (etcd mode: the file's Node plus etcd's network and lease).</summary>
+    public static OverlayConfig Complete(OverlayConfig parsed, IInterfaceCatalog interfaces)
     {
-        var config = Resolve(ConfigParser.Parse(json), interfaces);
+        var config = Resolve(parsed, interfaces);
         ConfigValidator.Validate(config, interfaces);
         return config;
     }
