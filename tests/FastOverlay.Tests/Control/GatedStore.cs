@@ -12,6 +12,7 @@ internal sealed class GatedStore(ISubnetStore inner) : ISubnetStore
     private TaskCompletionSource? _hold;
     private volatile bool _down;
     private CancellationTokenSource _cut = new();
+    private CancellationTokenSource _breaking = new();
 
     public bool Down
     {
@@ -26,6 +27,16 @@ internal sealed class GatedStore(ISubnetStore inner) : ISubnetStore
 
     public void HoldWatch() => _hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>True while a watch waits on <see cref="HoldWatch"/>.</summary>
+    public bool Holding { get; private set; }
+
+    /// <summary>Breaks the running watch (as a network error would) and holds the next one until released.</summary>
+    public void BreakWatch()
+    {
+        HoldWatch();
+        _breaking.Cancel();
+    }
+
     public void ReleaseWatch() => _hold?.TrySetResult();
 
     public Task<byte[]?> GetConfigAsync(CancellationToken cancel) => Check(() => inner.GetConfigAsync(cancel));
@@ -37,12 +48,15 @@ internal sealed class GatedStore(ISubnetStore inner) : ISubnetStore
     {
         if (_hold is { } hold)
         {
+            Holding = true;
             await hold.Task.WaitAsync(cancel);
+            Holding = false;
             _hold = null;
         }
         if (_down) throw new StoreUnavailableException("cut off (test)");
+        _breaking = new CancellationTokenSource();
         var cut = _cut.Token;
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancel, cut);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancel, cut, _breaking.Token);
         var events = inner.WatchLeasesAsync(fromRevision, linked.Token).GetAsyncEnumerator(linked.Token);
         try
         {
@@ -53,7 +67,7 @@ internal sealed class GatedStore(ISubnetStore inner) : ISubnetStore
                 {
                     moved = await events.MoveNextAsync();
                 }
-                catch (OperationCanceledException) when (cut.IsCancellationRequested && !cancel.IsCancellationRequested)
+                catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
                 {
                     throw new StoreUnavailableException("cut off (test)");
                 }

@@ -104,6 +104,7 @@ public sealed class EtcdSubnetStore : ISubnetStore, IDisposable
             // reply rather than an error (research notes §5; rpc.proto: do not retry the same start revision).
             if (reply.CompactRevision != 0) throw new StoreCompactedException(reply.CompactRevision);
             if (reply.Canceled) throw new StoreUnavailableException($"etcd cancelled the watch: {reply.CancelReason}");
+            if (reply.Created) await CheckNotCompactedAsync(fromRevision, cancel).ConfigureAwait(false);
             if (reply.Events.Count == 0) continue;
             var batch = new List<LeaseEvent>(reply.Events.Count);
             foreach (var e in reply.Events)
@@ -116,6 +117,31 @@ public sealed class EtcdSubnetStore : ISubnetStore, IDisposable
     }
 
     public void Dispose() => _connection.Dispose();
+
+    /// <summary>
+    /// etcd accepts a watch that starts exactly at the compaction revision, but compaction has already dropped the
+    /// tombstone of a delete made at that revision: the delete is lost with no error (seen on 3.4.23: put, del at
+    /// rev N, compact N, watch from N shows nothing). A read at <paramref name="fromRevision"/> - 1 succeeds only if
+    /// nothing after it was compacted, which proves the watch sees every event since; otherwise report the
+    /// compaction so the caller re-lists. The watch is open by then, so a later compaction cannot touch it.
+    /// </summary>
+    private async Task CheckNotCompactedAsync(long fromRevision, CancellationToken cancel)
+    {
+        if (fromRevision <= 1) return;
+        try
+        {
+            await _connection.Kv.RangeAsync(new RangeRequest { Key = _subnets, RangeEnd = _subnetsEnd, Revision = fromRevision - 1, CountOnly = true }, _connection.Unary(cancel));
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.OutOfRange)
+        {
+            throw new StoreCompactedException(fromRevision);
+        }
+        catch (RpcException e) when (!cancel.IsCancellationRequested)
+        {
+            _connection.Failed(e);
+            throw new StoreUnavailableException($"{_connection.Endpoint}: {e.Status.Detail} ({e.StatusCode})", e);
+        }
+    }
 
     private static Compare Compare(ByteString key, LeaseCondition condition) => condition switch
     {
