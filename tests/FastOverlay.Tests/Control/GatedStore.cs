@@ -13,6 +13,7 @@ internal sealed class GatedStore(ISubnetStore inner) : ISubnetStore
     private volatile bool _down;
     private CancellationTokenSource _cut = new();
     private CancellationTokenSource _breaking = new();
+    private int _lists;
 
     public bool Down
     {
@@ -40,7 +41,14 @@ internal sealed class GatedStore(ISubnetStore inner) : ISubnetStore
     public void ReleaseWatch() => _hold?.TrySetResult();
 
     public Task<byte[]?> GetConfigAsync(CancellationToken cancel) => Check(() => inner.GetConfigAsync(cancel));
-    public Task<LeaseListing> ListLeasesAsync(CancellationToken cancel) => Check(() => inner.ListLeasesAsync(cancel));
+    public Task<LeaseListing> ListLeasesAsync(CancellationToken cancel)
+    {
+        Interlocked.Increment(ref _lists);
+        return Check(() => inner.ListLeasesAsync(cancel));
+    }
+
+    /// <summary>How many listings were attempted: each reconnect starts with one.</summary>
+    public int Lists => Volatile.Read(ref _lists);
     public Task<long?> TryPutLeaseAsync(string key, byte[] value, TimeSpan ttl, LeaseCondition condition, CancellationToken cancel) => Check(() => inner.TryPutLeaseAsync(key, value, ttl, condition, cancel));
     public Task<bool> TryDeleteLeaseAsync(string key, long modRevision, CancellationToken cancel) => Check(() => inner.TryDeleteLeaseAsync(key, modRevision, cancel));
 
