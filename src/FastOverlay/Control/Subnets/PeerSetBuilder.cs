@@ -14,6 +14,7 @@ public sealed class PeerSetBuilder(FlannelNetwork network, Ipv4Prefix ownSubnet,
 {
     private readonly Dictionary<string, string> _skipped = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _notes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (byte[] Value, string? Problem, Peer? Peer)> _parsed = new(StringComparer.Ordinal);
     private Dictionary<Ipv4Prefix, Peer> _last = [];
 
     public IReadOnlyList<Peer> Build(IReadOnlyDictionary<string, byte[]> leases)
@@ -23,7 +24,11 @@ public sealed class PeerSetBuilder(FlannelNetwork network, Ipv4Prefix ownSubnet,
         var ips = new HashSet<Ipv4Address>();
         foreach (var (key, value) in leases.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
-            var problem = Check(key, value, out var peer);
+            // Values are kept by reference between rebuilds: parse only what changed (10,000 JSON parses per
+            // rebuild would otherwise dominate a put's latency at scale).
+            if (!_parsed.TryGetValue(key, out var known) || !ReferenceEquals(known.Value, value))
+                _parsed[key] = known = (value, Check(key, value, out var checkedPeer), checkedPeer);
+            var (_, problem, peer) = known;
             if (problem is null && !ips.Add(peer!.PublicIp)) problem = $"PublicIP {peer.PublicIp} is also another lease's";
             if (problem is null) candidates.Add(peer!);
             else reasons[key] = problem;
@@ -35,6 +40,10 @@ public sealed class PeerSetBuilder(FlannelNetwork network, Ipv4Prefix ownSubnet,
         {
             if (peers.Count > 0 && peers[^1].Subnet.Last >= peer.Subnet.First) reasons[peer.Name] = $"overlaps lease {peers[^1].Name}";
             else peers.Add(peer);
+        }
+        if (_parsed.Count > leases.Count)
+        {
+            foreach (var gone in _parsed.Keys.Where(k => !leases.ContainsKey(k)).ToList()) _parsed.Remove(gone);
         }
         LogSkips(reasons);
         LogChanges(peers);
