@@ -38,6 +38,19 @@ public sealed class EtcdRunCommandTests(EtcdServer etcd) : IClassFixture<EtcdSer
     }
 
     [SkippableFact]
+    public void A_backend_flannel_would_not_run_as_vxlan_in_etcd_exits_2_naming_it()
+    {
+        Skip.If(EtcdServer.Missing is not null, EtcdServer.Missing);
+        var prefix = $"/bad{Guid.NewGuid():N}/coreos.com/network";
+        etcd.Ctl("put", prefix + "/config", """{"Network":"10.244.0.0/16"}""");
+        var error = new StringWriter();
+        var rc = Program.BuildCommand(new StringWriter(), error).Parse(["run", "--etcd-endpoints", etcd.Endpoint, "--etcd-prefix", prefix, "--public-ip", "127.0.0.1", "--subnet-file", "/nonexistent/subnet.env"]).Invoke();
+        Assert.Equal(2, rc);
+        Assert.Contains("etcd config.Backend: missing: flanneld would run the \"udp\" backend", error.ToString(), StringComparison.Ordinal);
+        Assert.Equal("", etcd.Ctl("get", "--prefix", "--keys-only", prefix + "/subnets/").Trim());
+    }
+
+    [SkippableFact]
     public void A_node_joins_through_etcd_with_flanneld_flags_follows_peers_and_stops_cleanly()
     {
         Skip.If(EtcdServer.Missing is not null, EtcdServer.Missing);

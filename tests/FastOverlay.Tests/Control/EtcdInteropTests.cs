@@ -41,6 +41,19 @@ public sealed partial class EtcdInteropTests(EtcdServer etcd) : IClassFixture<Et
     }
 
     [SkippableFact]
+    public async Task A_dead_first_endpoint_is_skipped_for_the_next_one()
+    {
+        Skip.If(EtcdServer.Missing is not null, EtcdServer.Missing);
+        var prefix = NewPrefix();
+        etcd.Ctl("put", prefix + "/config", FlannelJson.Config);
+        using var store = new EtcdSubnetStore(etcd.Options(prefix) with { Endpoints = [new Uri("http://127.0.0.1:1"), new Uri(etcd.Endpoint)] });
+        await using var node = new MemberHarness(store, "172.31.77.1");
+        await node.StartAsync();
+        Assert.Contains("etcd: unreachable", node.LogText, StringComparison.Ordinal);
+        Assert.Equal(etcd.Endpoint + "/", store.Endpoint);
+    }
+
+    [SkippableFact]
     public async Task Our_lease_reads_back_as_flannel_parses_it_with_a_24_hour_ttl()
     {
         Skip.If(EtcdServer.Missing is not null, EtcdServer.Missing);
