@@ -31,9 +31,12 @@ public static class ConfigLoader
         return Load(bytes, interfaces);
     }
 
-    public static OverlayConfig Load(byte[] json, IInterfaceCatalog interfaces)
+    public static OverlayConfig Load(byte[] json, IInterfaceCatalog interfaces) => Complete(ConfigParser.Parse(json), interfaces);
+
+    /// <summary>Resolves and validates a configuration assembled elsewhere (etcd mode: the file's Node plus etcd's network and lease).</summary>
+    public static OverlayConfig Complete(OverlayConfig parsed, IInterfaceCatalog interfaces)
     {
-        var config = Resolve(ConfigParser.Parse(json), interfaces);
+        var config = Resolve(parsed, interfaces);
         ConfigValidator.Validate(config, interfaces);
         return config;
     }
@@ -48,16 +51,19 @@ public static class ConfigLoader
     {
         var node = config.Node;
         var gatewayMac = node.GatewayMac ?? new MacAddress(0x0A58_0000_0000UL | node.Gateway.Value);
-        var mtu = config.Backend.Mtu;
-        if (mtu is null)
-        {
-            var underlayMtu = node.Underlay is { } name ? interfaces.Mtu(name) : null;
-            mtu = underlayMtu is { } u ? Math.Clamp(u - VxlanHeader.OverheadIpv4, MinMtu, MaxMtu) : DefaultMtu;
-        }
+        var mtu = ResolveMtu(config.Backend.Mtu, node.Underlay, interfaces);
         return config with
         {
             Backend = config.Backend with { Mtu = mtu },
             Node = node with { GatewayMac = gatewayMac },
         };
+    }
+
+    /// <summary>Backend.MTU when given, else the underlay's MTU less the 50 bytes of VXLAN, as flannel sizes flannel.1.</summary>
+    public static int ResolveMtu(int? configured, string? underlay, IInterfaceCatalog interfaces)
+    {
+        if (configured is { } mtu) return mtu;
+        var underlayMtu = underlay is { } name ? interfaces.Mtu(name) : null;
+        return underlayMtu is { } u ? Math.Clamp(u - VxlanHeader.OverheadIpv4, MinMtu, MaxMtu) : DefaultMtu;
     }
 }

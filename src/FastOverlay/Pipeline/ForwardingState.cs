@@ -53,12 +53,9 @@ public sealed class ForwardingState
             var peer = peerTable[i];
             if (peer.Subnet.Overlaps(node.Subnet)) throw new ArgumentException($"peer {peer.Name}: subnet {peer.Subnet} overlaps this node's subnet {node.Subnet}");
             if (peer.PublicIp == node.PublicIp) throw new ArgumentException($"peer {peer.Name}: public IP {peer.PublicIp} is this node's own");
-            for (var j = 0; j < i; j++)
-            {
-                if (peerTable[j].Subnet.Overlaps(peer.Subnet)) throw new ArgumentException($"peers {peerTable[j].Name} and {peer.Name}: subnets {peerTable[j].Subnet} and {peer.Subnet} overlap");
-            }
             templates[i] = new EncapTemplate(node, peer);
         }
+        CheckNoOverlap(peerTable);
 
         var ports = AssignPorts(underlay, pods, previous);
         var portAddresses = new uint[ports.Length];
@@ -94,6 +91,23 @@ public sealed class ForwardingState
             if (!before.TryGetRoute(prefix, out var old) || old != value) builder.Add(prefix, value);
         }
         return new ForwardingState(node, builder.Build(), peerTable, templates, ports, portAddresses, (previous?.Version ?? 0) + 1);
+    }
+
+    /// <summary>Sorted by first address, two subnets overlap only if neighbours do: O(n log n), 10,000 etcd peers (issue 9) made the pairwise check 50M comparisons per rebuild.</summary>
+    private static void CheckNoOverlap(PeerTable peers)
+    {
+        var order = new int[peers.Count];
+        for (var i = 0; i < order.Length; i++) order[i] = i;
+        Array.Sort(order, (a, b) => peers[a].Subnet.First.CompareTo(peers[b].Subnet.First));
+        for (var k = 1; k < order.Length; k++)
+        {
+            var (before, peer) = (peers[order[k - 1]], peers[order[k]]);
+            if (before.Subnet.Last >= peer.Subnet.First)
+            {
+                var (first, second) = order[k - 1] < order[k] ? (before, peer) : (peer, before);
+                throw new ArgumentException($"peers {first.Name} and {second.Name}: subnets {first.Subnet} and {second.Subnet} overlap");
+            }
+        }
     }
 
     private static IPacketPort?[] AssignPorts(IPacketPort underlay, IReadOnlyList<PodAttachment> pods, ForwardingState? previous)

@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using FastOverlay.Config;
+using FastOverlay.Control;
+using FastOverlay.Control.Etcd;
+using FastOverlay.Control.Subnets;
+
+namespace FastOverlay.Cli.Run;
+
+/// <summary>
+/// `fastoverlay run` in etcd mode: join the cluster the way flanneld does (network config from etcd, a subnet lease,
+/// peers from the other nodes' leases), then forward exactly as with a file. The data path is started when the
+/// lease is held, rebuilt on every peer change, and stopped when the lease is lost until it is held again; etcd
+/// itself is never on the data path. Exit codes as <see cref="NodeRunner"/>.
+/// </summary>
+internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error)
+{
+    private readonly ManualResetEventSlim _stop = new();
+    private readonly CancellationTokenSource _cancel = new();
+    private ForwarderLoop? _loop;
+    private CounterPrinter? _printer;
+    private bool _ready;
+    private long _leaked;
+
+    public int Run(string? configPath, EtcdFlags flags, double statsSeconds, int poolBuffers, IPortFactory ports)
+    {
+        var interfaces = new SysfsInterfaceCatalog();
+        var source = configPath ?? "etcd mode";
+        EtcdNodeFile file;
+        byte[] bytes = [];
+        EtcdOptions options;
+        Wire.Ipv4Address publicIp;
+        string? underlay;
+        try
+        {
+            if (configPath is not null) bytes = ReadConfig(configPath);
+            file = configPath is null ? new EtcdNodeFile(null, new NodeTemplate()) : EtcdNodeFile.Parse(bytes);
+            options = flags.Options(file.Etcd);
+            underlay = flags.Iface ?? file.Node.Underlay;
+            publicIp = flags.ResolvePublicIp(file.Node, underlay);
+        }
+        catch (ConfigException e)
+        {
+            error.WriteLine($"fastoverlay: {source}: {e.Message}");
+            return NodeRunner.ExitBadConfig;
+        }
+
+        EtcdSubnetStore store;
+        try
+        {
+            store = new EtcdSubnetStore(options);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+        {
+            error.WriteLine($"fastoverlay: cannot load the etcd TLS files: {e.Message}");
+            return NodeRunner.ExitBadConfig;
+        }
+        using var storeLifetime = store;
+        var log = TextWriter.Synchronized(error);
+        var membership = new SubnetMembership(store, publicIp, new MembershipOptions
+        {
+            SubnetFilePath = flags.SubnetFile,
+            PreferredSubnet = file.Node.Subnet,
+            VtepMac = file.Node.VtepMac,
+        }, log);
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnStopSignal);
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnStopSignal);
+        log.WriteLine($"etcd: {string.Join(',', options.Endpoints)} prefix {options.Prefix}, public IP {publicIp}");
+
+        var current = file;
+        var started = Stopwatch.GetTimestamp();
+        var node = new MembershipNode(
+            lease => ConfigLoader.Complete(current.ToConfig(Network!, lease, publicIp, underlay, Environment.MachineName), interfaces),
+            config => NodeController.Start(config, ports, poolBuffers),
+            log,
+            started: Started,
+            stopping: controller => Stopping(controller, final: false));
+        var running = Task.Run(async () =>
+        {
+            Network = await membership.LoadNetworkAsync(_cancel.Token).ConfigureAwait(false);
+            var mtu = ConfigLoader.ResolveMtu(Network.Backend.Mtu, underlay, interfaces);
+            await membership.RunAsync(Network, mtu, node, _cancel.Token).ConfigureAwait(false);
+        });
+        running.ContinueWith(_ => _stop.Set(), TaskScheduler.Default);
+
+        using var watcher = configPath is null ? null : new ConfigWatcher(configPath, bytes, b =>
+        {
+            var next = EtcdNodeFile.Parse(b);
+            var lease = node.Lease ?? throw new ConfigException("", "no lease held yet; try again");
+            var config = ConfigLoader.Complete(next.ToConfig(Network!, lease, publicIp, underlay, Environment.MachineName), interfaces);
+            current = next;
+            return config;
+        }, config => node.BaseChanged(_ => config), log);
+        using var hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c =>
+        {
+            c.Cancel = true;
+            watcher?.ForceReload();
+        });
+        watcher?.Start();
+
+        var interval = statsSeconds > 0 ? TimeSpan.FromSeconds(statsSeconds) : Timeout.InfiniteTimeSpan;
+        while (!_stop.Wait(interval)) _printer?.PrintInterval(Stopwatch.GetElapsedTime(started));
+
+        watcher?.Dispose();
+        _cancel.Cancel();
+        var code = Outcome(running, source);
+        var last = node.Controller;
+        if (last is not null)
+        {
+            Stopping(last, final: true);
+            _printer?.PrintFinal(Stopwatch.GetElapsedTime(started), _loop?.Sleeps ?? 0);
+        }
+        node.Dispose();
+        if (last is not null) _leaked = last.Pool.InUse;
+        output.WriteLine($"buffers in use after drain: {_leaked}");
+        output.Flush();
+        if (_leaked != 0)
+        {
+            error.WriteLine($"fastoverlay: {_leaked} packet buffers leaked: a buffer ownership bug");
+            return NodeRunner.ExitFailure;
+        }
+        return code;
+    }
+
+    private FlannelNetwork? Network { get; set; }
+
+    private void Started(NodeController controller)
+    {
+        _loop = new ForwarderLoop(controller);
+        _loop.Failed += _ => _stop.Set();
+        _loop.Start();
+        if (!_loop.WaitUntilPolling(TimeSpan.FromSeconds(30)) || _loop.Failure is not null)
+            throw new IOException($"the forwarder thread failed: {_loop.Failure}");
+        _printer = new CounterPrinter(output, controller);
+        _printer.PrintStart(controller.Config);
+        if (!_ready) output.WriteLine("ready");
+        _ready = true;
+        output.Flush();
+    }
+
+    /// <summary>Stops the thread and drains before the controller closes the ports (on a lost lease, and at exit).</summary>
+    private void Stopping(NodeController controller, bool final)
+    {
+        if (_loop is null) return;
+        _loop.Stop();
+        _loop.Dispose();
+        _loop = null;
+        controller.Forwarder.Drain();
+        if (!final) _printer = null;
+    }
+
+    private int Outcome(Task running, string source)
+    {
+        try
+        {
+            running.GetAwaiter().GetResult();
+            return NodeRunner.ExitOk;
+        }
+        catch (OperationCanceledException)
+        {
+            return NodeRunner.ExitOk;
+        }
+        catch (ConfigException e)
+        {
+            error.WriteLine($"fastoverlay: {source}: {e.Message}");
+            return NodeRunner.ExitBadConfig;
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException or StoreUnavailableException)
+        {
+            error.WriteLine($"fastoverlay: {e.Message}");
+            return NodeRunner.ExitFailure;
+        }
+    }
+
+    private static byte[] ReadConfig(string path)
+    {
+        try
+        {
+            return File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException("", $"cannot read it: {e.Message}");
+        }
+    }
+
+    private void OnStopSignal(PosixSignalContext context)
+    {
+        context.Cancel = true;
+        _stop.Set();
+    }
+}
