@@ -22,13 +22,16 @@ public sealed record UdpUnderlayOptions
     public bool Gro { get; init; } = true;
     /// <summary>
     /// Sockets that send, each on its own ephemeral source port; a frame takes the one its outer UDP source port
-    /// (VxlanEncap's flow hash) picks, modulo this count. 1 sends everything from the VXLAN port's socket.
+    /// (VxlanEncap's flow hash) picks, modulo this count. 1 (the default) sends everything from the VXLAN port's
+    /// socket. More spread flows over a peer's NIC receive queues and the underlay's ECMP paths, at the price of
+    /// smaller GSO messages when flows share a burst: see perf/underlay/README.md for the measurement behind the
+    /// default, and measure 4 or 8 on the real fabric before raising it.
     /// </summary>
     public int TransmitSockets { get; init; } = DefaultTransmitSockets;
     /// <summary>64 KiB receive buffers (messages per recvmmsg) while UDP GRO is on; each can hold 64 datagrams.</summary>
     public int GroMessages { get; init; } = 16;
 
-    public const int DefaultTransmitSockets = 8;
+    public const int DefaultTransmitSockets = 1;
 }
 
 /// <summary>
@@ -47,9 +50,12 @@ public sealed record UdpUnderlayOptions
 ///
 /// Source-port entropy (RFC 7348 s5; flannel #765): the kernel sends every datagram from its socket's bound port,
 /// so from one socket all our flows share one outer 4-tuple and a peer's NIC hashes them to one receive queue.
-/// The port therefore sends from <see cref="UdpUnderlayOptions.TransmitSockets"/> sockets on ephemeral ports and
-/// picks one by the source port VxlanEncap wrote: a flow keeps one socket, so its order and its 4-tuple hold,
-/// and up to K flows spread over the peer's queues. The exact per-flow port is not kept. Considered and rejected:
+/// The port can therefore send from <see cref="UdpUnderlayOptions.TransmitSockets"/> sockets on ephemeral ports,
+/// picking one by the source port VxlanEncap wrote: a flow keeps one socket, so its order and its 4-tuple hold,
+/// and up to K flows spread over the peer's queues. The exact per-flow port is not kept. The default stays 1:
+/// measured on a veth pair (perf/underlay/gso.sh), K = 8 never helped and cost 30 % with 4 flows in a burst, whose
+/// datagrams then split into 4 GSO messages instead of 1; the benefit, a peer NIC's receive queues, needs real
+/// multi-queue hardware to show. Considered and rejected:
 /// a raw socket with IP_HDRINCL writing the outer header ourselves would keep it exactly, but it needs
 /// CAP_NET_RAW, loses UDP GSO (udp_send_skb serves only UDP sockets; raw sends are one skb per datagram), must
 /// compute the outer UDP checksum in software, and bypasses the UDP socket's PMTU handling; IP_PKTINFO chooses
@@ -85,7 +91,7 @@ public sealed unsafe class UdpUnderlayPort : ISocketPort
         _txFds = new int[sockets];
         Array.Fill(_txFds, -1);
         var ports = new ushort[sockets];
-        _fd = Open(localIp.Value, localPort, options, target, out _);
+        _fd = Open(localIp.Value, localPort, target, out _);
         try
         {
             ReceiveBufferBytes = Fd.SetBuffer(_fd, receive: true, options.ReceiveBufferBytes);
@@ -103,8 +109,10 @@ public sealed unsafe class UdpUnderlayPort : ISocketPort
             {
                 for (var k = 0; k < sockets; k++)
                 {
-                    _txFds[k] = Open(localIp.Value, 0, options, $"underlay {localIp} transmit socket {k}", out ports[k]);
+                    _txFds[k] = Open(localIp.Value, 0, $"underlay {localIp} transmit socket {k}", out ports[k]);
                     SendBufferBytes = Fd.SetBuffer(_txFds[k], receive: false, options.SendBufferBytes);
+                    // Nothing reads these sockets: a stray datagram to their port may hold only the smallest buffer.
+                    Fd.TrySetOption(_txFds[k], Linux.SolSocket, Linux.SoRcvBuf, 1);
                 }
             }
             var gso = false;
@@ -234,7 +242,7 @@ public sealed unsafe class UdpUnderlayPort : ISocketPort
     }
 
     /// <summary>A UDP socket bound to address:port (port 0: an ephemeral one, returned), DF on every datagram.</summary>
-    private static int Open(uint address, ushort port, UdpUnderlayOptions options, string target, out ushort boundPort)
+    private static int Open(uint address, ushort port, string target, out ushort boundPort)
     {
         var fd = LibC.Socket(Linux.AfInet, Linux.SockDgram | Linux.SockNonBlock | Linux.SockCloExec, Linux.IpProtoUdp);
         if (fd < 0) throw Errno.Error("socket(AF_INET, SOCK_DGRAM)", target);
