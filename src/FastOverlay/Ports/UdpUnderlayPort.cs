@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using FastOverlay.Pipeline;
@@ -91,14 +90,14 @@ public sealed unsafe class UdpUnderlayPort : ISocketPort
         _txFds = new int[sockets];
         Array.Fill(_txFds, -1);
         var ports = new ushort[sockets];
-        _fd = Open(localIp.Value, localPort, target, out _);
+        _fd = UdpSockets.Open(localIp.Value, localPort, target, out _);
         try
         {
             ReceiveBufferBytes = Fd.SetBuffer(_fd, receive: true, options.ReceiveBufferBytes);
             _dropCounter = Fd.TrySetOption(_fd, Linux.SolSocket, Linux.SoRxqOvfl, 1);
             var gro = false;
             _groNote = "udp gro off (disabled by option)";
-            if (options.Gro) gro = ProbeGro(_fd, out _groNote);
+            if (options.Gro) gro = UdpSockets.ProbeGro(_fd, out _groNote);
             if (sockets == 1)
             {
                 _txFds[0] = _fd;
@@ -109,7 +108,7 @@ public sealed unsafe class UdpUnderlayPort : ISocketPort
             {
                 for (var k = 0; k < sockets; k++)
                 {
-                    _txFds[k] = Open(localIp.Value, 0, $"underlay {localIp} transmit socket {k}", out ports[k]);
+                    _txFds[k] = UdpSockets.Open(localIp.Value, 0, $"underlay {localIp} transmit socket {k}", out ports[k]);
                     SendBufferBytes = Fd.SetBuffer(_txFds[k], receive: false, options.SendBufferBytes);
                     // Nothing reads these sockets: a stray datagram to their port may hold only the smallest buffer.
                     Fd.TrySetOption(_txFds[k], Linux.SolSocket, Linux.SoRcvBuf, 1);
@@ -117,7 +116,7 @@ public sealed unsafe class UdpUnderlayPort : ISocketPort
             }
             var gso = false;
             _gsoStartNote = "udp gso off (disabled by option)";
-            if (options.Gso) gso = ProbeGso(_txFds[0], out _gsoStartNote);
+            if (options.Gso) gso = UdpSockets.ProbeGso(_txFds[0], out _gsoStartNote);
             _sender = new UdpGsoSender(pool, Counters, _txFds, options.Batch, gso);
             if (gro) _gro = new UdpGroReceiver(options.GroMessages, _dropCounter);
             else _rx = new MessageBatch(options.Batch, sizeof(SockAddrIn), _dropCounter ? Linux.CmsgSpaceUInt32 : 0);
@@ -239,61 +238,6 @@ public sealed unsafe class UdpUnderlayPort : ISocketPort
     /// <summary>Nothing to fetch: with SO_RXQ_OVFL the drop count arrives with the datagrams.</summary>
     public void RefreshKernelStatistics()
     {
-    }
-
-    /// <summary>A UDP socket bound to address:port (port 0: an ephemeral one, returned), DF on every datagram.</summary>
-    private static int Open(uint address, ushort port, string target, out ushort boundPort)
-    {
-        var fd = LibC.Socket(Linux.AfInet, Linux.SockDgram | Linux.SockNonBlock | Linux.SockCloExec, Linux.IpProtoUdp);
-        if (fd < 0) throw Errno.Error("socket(AF_INET, SOCK_DGRAM)", target);
-        try
-        {
-            Fd.SetOption(fd, Linux.IpProtoIp, Linux.IpMtuDiscover, Linux.IpPmtuDiscDo, "setsockopt(IP_MTU_DISCOVER, IP_PMTUDISC_DO)", target);
-            var bound = new SockAddrIn { Family = Linux.AfInet, PortBigEndian = Fd.Htons(port), AddressBigEndian = Fd.Htonl(address) };
-            if (LibC.Bind(fd, &bound, (uint)sizeof(SockAddrIn)) != 0) throw Errno.Error("bind(UDP)", target);
-            var length = (uint)sizeof(SockAddrIn);
-            if (LibC.GetSockName(fd, &bound, &length) != 0) throw Errno.Error("getsockname(UDP)", target);
-            boundPort = Fd.Htons(bound.PortBigEndian);
-            return fd;
-        }
-        catch
-        {
-            Fd.Close(ref fd);
-            throw;
-        }
-    }
-
-    /// <summary>getsockopt(UDP_SEGMENT) answers on every kernel that has UDP GSO (wireguard-go supportsUDPOffload).</summary>
-    private static bool ProbeGso(int fd, out string note)
-    {
-        if (Fd.TryGetIntOption(fd, Linux.SolUdp, Linux.UdpSegment, out _))
-        {
-            note = "";
-            return true;
-        }
-        note = $"udp gso off (getsockopt(UDP_SEGMENT): {Errno.Name(Errno.Last)}; the kernel predates 4.18)";
-        return false;
-    }
-
-    /// <summary>
-    /// setsockopt(UDP_GRO) exists since 5.0, but wireguard-go (c92064f) keeps GRO off below 5.12, where
-    /// getsockopt(UDP_GRO) (98184612aca0) is missing: the read back is the version test.
-    /// </summary>
-    private static bool ProbeGro(int fd, out string note)
-    {
-        if (!Fd.TrySetOption(fd, Linux.SolUdp, Linux.UdpGro, 1))
-        {
-            note = $"udp gro off (setsockopt(UDP_GRO): {Errno.Name(Errno.Last)})";
-            return false;
-        }
-        if (!Fd.TryGetIntOption(fd, Linux.SolUdp, Linux.UdpGro, out var value) || value != 1)
-        {
-            Fd.TrySetOption(fd, Linux.SolUdp, Linux.UdpGro, 0);
-            note = "udp gro off (kernel older than 5.12: getsockopt(UDP_GRO) fails)";
-            return false;
-        }
-        note = "udp gro on";
-        return true;
     }
 
     private void CloseAll()
