@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using FastOverlay.Pipeline;
@@ -22,7 +21,10 @@ public sealed record UdpUnderlayOptions
     public bool Gro { get; init; } = true;
     /// <summary>
     /// Sockets that send, each on its own ephemeral source port; a frame takes the one its outer UDP source port
-    /// (VxlanEncap's flow hash) picks, modulo this count. 1 sends everything from the VXLAN port's socket.
+    /// (VxlanEncap's flow hash) picks, modulo this count. 1 (the default) sends everything from the VXLAN port's
+    /// socket. More spread flows over a peer's NIC receive queues and the underlay's ECMP paths, at the price of
+    /// smaller GSO messages when flows share a burst: see perf/underlay/README.md for the measurement behind the
+    /// default, and measure 4 or 8 on the real fabric before raising it.
     /// </summary>
     public int TransmitSockets { get; init; } = DefaultTransmitSockets;
     /// <summary>64 KiB receive buffers (messages per recvmmsg) while UDP GRO is on; each can hold 64 datagrams.</summary>
@@ -33,7 +35,7 @@ public sealed record UdpUnderlayOptions
     /// </summary>
     public int InnerMtu { get; init; } = 1450;
 
-    public const int DefaultTransmitSockets = 8;
+    public const int DefaultTransmitSockets = 1;
 }
 
 /// <summary>
@@ -52,9 +54,12 @@ public sealed record UdpUnderlayOptions
 ///
 /// Source-port entropy (RFC 7348 s5; flannel #765): the kernel sends every datagram from its socket's bound port,
 /// so from one socket all our flows share one outer 4-tuple and a peer's NIC hashes them to one receive queue.
-/// The port therefore sends from <see cref="UdpUnderlayOptions.TransmitSockets"/> sockets on ephemeral ports and
-/// picks one by the source port VxlanEncap wrote: a flow keeps one socket, so its order and its 4-tuple hold,
-/// and up to K flows spread over the peer's queues. The exact per-flow port is not kept. Considered and rejected:
+/// The port can therefore send from <see cref="UdpUnderlayOptions.TransmitSockets"/> sockets on ephemeral ports,
+/// picking one by the source port VxlanEncap wrote: a flow keeps one socket, so its order and its 4-tuple hold,
+/// and up to K flows spread over the peer's queues. The exact per-flow port is not kept. The default stays 1:
+/// measured on a veth pair (perf/underlay/gso.sh), K = 8 never helped and cost 30 % with 4 flows in a burst, whose
+/// datagrams then split into 4 GSO messages instead of 1; the benefit, a peer NIC's receive queues, needs real
+/// multi-queue hardware to show. Considered and rejected:
 /// a raw socket with IP_HDRINCL writing the outer header ourselves would keep it exactly, but it needs
 /// CAP_NET_RAW, loses UDP GSO (udp_send_skb serves only UDP sockets; raw sends are one skb per datagram), must
 /// compute the outer UDP checksum in software, and bypasses the UDP socket's PMTU handling; IP_PKTINFO chooses
@@ -90,14 +95,14 @@ public sealed unsafe class UdpUnderlayPort : ISocketPort
         _txFds = new int[sockets];
         Array.Fill(_txFds, -1);
         var ports = new ushort[sockets];
-        _fd = Open(localIp.Value, localPort, options, target, out _);
+        _fd = UdpSockets.Open(localIp.Value, localPort, target, out _);
         try
         {
             ReceiveBufferBytes = Fd.SetBuffer(_fd, receive: true, options.ReceiveBufferBytes);
             _dropCounter = Fd.TrySetOption(_fd, Linux.SolSocket, Linux.SoRxqOvfl, 1);
             var gro = false;
             _groNote = "udp gro off (disabled by option)";
-            if (options.Gro) gro = ProbeGro(_fd, out _groNote);
+            if (options.Gro) gro = UdpSockets.ProbeGro(_fd, out _groNote);
             if (sockets == 1)
             {
                 _txFds[0] = _fd;
@@ -108,13 +113,15 @@ public sealed unsafe class UdpUnderlayPort : ISocketPort
             {
                 for (var k = 0; k < sockets; k++)
                 {
-                    _txFds[k] = Open(localIp.Value, 0, options, $"underlay {localIp} transmit socket {k}", out ports[k]);
+                    _txFds[k] = UdpSockets.Open(localIp.Value, 0, $"underlay {localIp} transmit socket {k}", out ports[k]);
                     SendBufferBytes = Fd.SetBuffer(_txFds[k], receive: false, options.SendBufferBytes);
+                    // Nothing reads these sockets: a stray datagram to their port may hold only the smallest buffer.
+                    Fd.TrySetOption(_txFds[k], Linux.SolSocket, Linux.SoRcvBuf, 1);
                 }
             }
             var gso = false;
             _gsoStartNote = "udp gso off (disabled by option)";
-            if (options.Gso) gso = ProbeGso(_txFds[0], out _gsoStartNote);
+            if (options.Gso) gso = UdpSockets.ProbeGso(_txFds[0], out _gsoStartNote);
             _sender = new UdpGsoSender(pool, Counters, _txFds, options.Batch, gso);
             if (gro) _gro = new UdpGroReceiver(options.GroMessages, _dropCounter, options.InnerMtu);
             else _rx = new MessageBatch(options.Batch, sizeof(SockAddrIn), _dropCounter ? Linux.CmsgSpaceUInt32 : 0);
@@ -236,61 +243,6 @@ public sealed unsafe class UdpUnderlayPort : ISocketPort
     /// <summary>Nothing to fetch: with SO_RXQ_OVFL the drop count arrives with the datagrams.</summary>
     public void RefreshKernelStatistics()
     {
-    }
-
-    /// <summary>A UDP socket bound to address:port (port 0: an ephemeral one, returned), DF on every datagram.</summary>
-    private static int Open(uint address, ushort port, UdpUnderlayOptions options, string target, out ushort boundPort)
-    {
-        var fd = LibC.Socket(Linux.AfInet, Linux.SockDgram | Linux.SockNonBlock | Linux.SockCloExec, Linux.IpProtoUdp);
-        if (fd < 0) throw Errno.Error("socket(AF_INET, SOCK_DGRAM)", target);
-        try
-        {
-            Fd.SetOption(fd, Linux.IpProtoIp, Linux.IpMtuDiscover, Linux.IpPmtuDiscDo, "setsockopt(IP_MTU_DISCOVER, IP_PMTUDISC_DO)", target);
-            var bound = new SockAddrIn { Family = Linux.AfInet, PortBigEndian = Fd.Htons(port), AddressBigEndian = Fd.Htonl(address) };
-            if (LibC.Bind(fd, &bound, (uint)sizeof(SockAddrIn)) != 0) throw Errno.Error("bind(UDP)", target);
-            var length = (uint)sizeof(SockAddrIn);
-            if (LibC.GetSockName(fd, &bound, &length) != 0) throw Errno.Error("getsockname(UDP)", target);
-            boundPort = Fd.Htons(bound.PortBigEndian);
-            return fd;
-        }
-        catch
-        {
-            Fd.Close(ref fd);
-            throw;
-        }
-    }
-
-    /// <summary>getsockopt(UDP_SEGMENT) answers on every kernel that has UDP GSO (wireguard-go supportsUDPOffload).</summary>
-    private static bool ProbeGso(int fd, out string note)
-    {
-        if (Fd.TryGetIntOption(fd, Linux.SolUdp, Linux.UdpSegment, out _))
-        {
-            note = "";
-            return true;
-        }
-        note = $"udp gso off (getsockopt(UDP_SEGMENT): {Errno.Name(Errno.Last)}; the kernel predates 4.18)";
-        return false;
-    }
-
-    /// <summary>
-    /// setsockopt(UDP_GRO) exists since 5.0, but wireguard-go (c92064f) keeps GRO off below 5.12, where
-    /// getsockopt(UDP_GRO) (98184612aca0) is missing: the read back is the version test.
-    /// </summary>
-    private static bool ProbeGro(int fd, out string note)
-    {
-        if (!Fd.TrySetOption(fd, Linux.SolUdp, Linux.UdpGro, 1))
-        {
-            note = $"udp gro off (setsockopt(UDP_GRO): {Errno.Name(Errno.Last)})";
-            return false;
-        }
-        if (!Fd.TryGetIntOption(fd, Linux.SolUdp, Linux.UdpGro, out var value) || value != 1)
-        {
-            Fd.TrySetOption(fd, Linux.SolUdp, Linux.UdpGro, 0);
-            note = "udp gro off (kernel older than 5.12: getsockopt(UDP_GRO) fails)";
-            return false;
-        }
-        note = "udp gro on";
-        return true;
     }
 
     private void CloseAll()

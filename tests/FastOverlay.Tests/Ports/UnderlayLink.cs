@@ -25,13 +25,15 @@ internal sealed class UnderlayLink : IDisposable
 
     private readonly List<IDisposable> _owned = [];
 
-    public UnderlayLink(int mtu = 1500)
+    /// <param name="queues">Transmit and receive queues per veth end (veth_xmit hands a frame to the peer's receive queue of the transmit queue it went out on).</param>
+    public UnderlayLink(int mtu = 1500, int queues = 1)
     {
         A = new TestNamespace("ula");
         try
         {
             B = new TestNamespace("ulb");
-            A.AddVeth("ul0", "ul1", mtu);
+            A.Ip($"link add ul0 mtu {mtu} numtxqueues {queues} numrxqueues {queues} type veth peer name ul1 mtu {mtu} numtxqueues {queues} numrxqueues {queues}");
+            A.Ip("link set ul0 up");
             A.Ip($"link set ul1 netns {B.Name}");
             B.Ip("link set ul1 up");
             A.Ip($"addr add {AddressA}/24 dev ul0");
