@@ -74,7 +74,8 @@ public sealed partial class EtcdLabTests(ITestOutputHelper output)
             Assert.True(Ctl(p, "put", "--lease=" + grant.Stdout.Split(' ')[1], Subnets + "10.244.3.0-24", FlannelJson.Lease("172.31.78.3", "0a:58:0a:f4:03:00")).Ok);
             WaitFor(() => Regex.Matches(nodes[1].Output, "peers: added 10.244.3.0/24").Count == 2, TimeSpan.FromSeconds(1), "node1 adding node3 back");
             AssertPing(p, 1, 3);
-            steady.Process.WaitForExit(TimeSpan.FromSeconds(15));
+            // WaitForExit(timeout) does not wait for the redirected output to drain; the no-argument form does.
+            if (steady.Process.WaitForExit(TimeSpan.FromSeconds(15))) steady.Process.WaitForExit();
             var summary = LossPattern().Match(steady.Output);
             output.WriteLine($"pod1 -> pod2 during the change: {summary.Value}");
             // -w may end the run with the last request still in flight: at most that one may be missing.
