@@ -32,6 +32,8 @@ environment:
   LAB_READY_TIMEOUT   seconds to wait for `ready` from each FastOverlay process (default 60)
   LAB_OFFLOADS        default: every veth keeps the offloads Linux gives it (TSO, GSO, checksum offload), as
                       Kubernetes leaves pods; off: ethtool -K rx/tx/tso/gso/gro off on every veth (the old lab)
+  LAB_UNDERLAY_USO    off: tx-udp-segmentation off on the underlay veths, so UDP GSO sends are cut before the
+                      "wire" as for a NIC without USO (the lab tests use it for their captures); default: as Linux gives it
 --no-start writes the FastOverlay config files but starts nothing: start them by hand (see the printed commands).
 EOF
 }
@@ -213,10 +215,10 @@ cmd_up() {
   ip link add "$U1" netns "$NS_N1" type veth peer name "$U2" netns "$NS_N2"
   for n in 1 2; do
     offloads_off "$(ns_node "$n")" "$P-u$n"
-    # A UDP_SEGMENT send crosses a veth whole (veth offers tx-udp-segmentation; few NICs do): with it off, the
-    # stack cuts UDP GSO sends before the driver, as it does for a real NIC, and a capture sees the wire datagrams.
-    # The kernel's own VXLAN GSO (tx-udp_tnl-segmentation) is left as Linux gives it.
-    [ "${LAB_OFFLOADS:-default}" = off ] || in_ns "$(ns_node "$n")" ethtool -K "$P-u$n" tx-udp-segmentation off >/dev/null
+    # LAB_UNDERLAY_USO=off: a UDP_SEGMENT send crosses a veth whole (veth offers tx-udp-segmentation; few NICs do),
+    # as the kernel's own VXLAN GSO does (tx-udp_tnl-segmentation). With it off the stack cuts UDP GSO sends before
+    # the driver, as for a NIC without USO, and a capture on the underlay sees the datagrams a wire would carry.
+    [ "${LAB_UNDERLAY_USO:-default}" = off ] && in_ns "$(ns_node "$n")" ethtool -K "$P-u$n" tx-udp-segmentation off >/dev/null
     in_ns "$(ns_node "$n")" ip addr add "$(public_ip "$n")/24" dev "$P-u$n"
     in_ns "$(ns_node "$n")" ip link set "$P-u$n" up
     make_pod "$n" 1; make_pod "$n" 2

@@ -35,6 +35,8 @@ internal sealed class LabRun : IDisposable
         ["FASTOVERLAY_DLL"] = LabRequirements.FastOverlayDll,
         ["LAB_STATE_ROOT"] = "/tmp",
         ["LAB_OFFLOADS"] = Offloads,
+        // Captures must see wire-sized datagrams: UDP GSO sends are cut before the underlay veth, as for a NIC.
+        ["LAB_UNDERLAY_USO"] = "off",
     };
 
     public static LabRun Up(string mode, ITestOutputHelper? output, bool start = true, string offloads = "default")
