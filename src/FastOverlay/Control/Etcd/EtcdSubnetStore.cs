@@ -132,6 +132,10 @@ public sealed class EtcdSubnetStore : ISubnetStore, IDisposable
         {
             await _connection.Kv.RangeAsync(new RangeRequest { Key = _subnets, RangeEnd = _subnetsEnd, Revision = fromRevision - 1, CountOnly = true }, _connection.Unary(cancel));
         }
+        catch (RpcException e) when (cancel.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("cancelled", e, cancel);
+        }
         catch (RpcException e) when (e.StatusCode == StatusCode.OutOfRange)
         {
             throw new StoreCompactedException(fromRevision);

@@ -83,6 +83,7 @@ public sealed class PeerWatcher(ISubnetStore store, PeerSetBuilder peers, Acquir
     private async Task<bool> WatchLoopAsync(CancellationToken cancel)
     {
         var backoff = MinBackoff;
+        var compactions = 0;
         var first = true;
         while (!cancel.IsCancellationRequested)
         {
@@ -99,9 +100,12 @@ public sealed class PeerWatcher(ISubnetStore store, PeerSetBuilder peers, Acquir
                 if (!OwnHeld()) return false;
                 MarkDirty();
                 Connected($"etcd: listed {listing.Leases.Count} leases at revision {listing.Revision}; watching from {listing.Revision + 1}");
-                backoff = MinBackoff;
                 await foreach (var batch in store.WatchLeasesAsync(listing.Revision + 1, cancel).ConfigureAwait(false))
                 {
+                    // Only a watch that delivers resets the backoff: a member that lists but breaks every watch at
+                    // once must not be hit ten times a second.
+                    backoff = MinBackoff;
+                    compactions = 0;
                     lock (_leases)
                     {
                         foreach (var e in batch)
@@ -117,8 +121,14 @@ public sealed class PeerWatcher(ISubnetStore store, PeerSetBuilder peers, Acquir
             }
             catch (StoreCompactedException e)
             {
-                // Not an outage: re-list at once. The compacted revision is never reused.
+                // Not an outage: re-list at once (the compacted revision is never reused), unless it keeps
+                // happening, which then backs off like an outage.
                 log.WriteLine($"etcd: watch compacted (compact revision {e.CompactRevision}); re-listing");
+                if (++compactions > 1)
+                {
+                    await Task.Delay(backoff, cancel).ConfigureAwait(false);
+                    backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
+                }
             }
             catch (Exception e) when (e is StoreUnavailableException or RpcException && !cancel.IsCancellationRequested)
             {

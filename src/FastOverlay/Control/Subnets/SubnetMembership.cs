@@ -109,13 +109,14 @@ public sealed class SubnetMembership(ISubnetStore store, Ipv4Address publicIp, M
         }
     }
 
+    /// <summary>Awaits a task this class has just cancelled: a cancellation, or a store call cut short by it, is not an error.</summary>
     private static async Task Quietly(Task task)
     {
         try
         {
             await task.ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (e is OperationCanceledException or StoreUnavailableException or Grpc.Core.RpcException)
         {
         }
     }
