@@ -16,6 +16,7 @@ internal sealed class CounterPrinter(TextWriter output, NodeController controlle
     public void PrintStart(OverlayConfig config)
     {
         var o = controller.Forwarder.State.Node;
+        if (controller.Workers.Count > 1) output.WriteLine(Invariant($"workers: {controller.Workers.Count} (flows spread by PACKET_FANOUT_HASH on pod ports and SO_REUSEPORT on the underlay)"));
         output.WriteLine(Invariant($"node {o.Name}: public {o.PublicIp}:{o.VxlanPort}, subnet {o.Subnet}, gateway {Wire.Ipv4Address.Format(o.GatewayIp)} ({o.GatewayMac}), VTEP {o.VtepMac}, VNI {o.Vni}, MTU {o.InnerMtu}, {config.Peers.Count} peers, {config.Node.Pods.Count} pods"));
         foreach (var port in controller.Ports)
             output.WriteLine(port switch
@@ -28,7 +29,7 @@ internal sealed class CounterPrinter(TextWriter output, NodeController controlle
 
     public void PrintInterval(TimeSpan elapsed)
     {
-        var c = controller.Forwarder.Counters;
+        var c = controller.TotalCounters();
         var rx = c[Counter.RxPackets];
         var tx = c[Counter.TxPackets];
         var seconds = Math.Max((elapsed - _lastTime).TotalSeconds, 1e-9);
@@ -46,8 +47,9 @@ internal sealed class CounterPrinter(TextWriter output, NodeController controlle
     public void PrintFinal(TimeSpan elapsed, long sleeps)
     {
         var forwarder = controller.Forwarder;
-        var c = forwarder.Counters;
-        output.WriteLine(Invariant($"final counters of {forwarder.Name} after {elapsed.TotalSeconds:0.0} s"));
+        var c = controller.TotalCounters();
+        var workers = controller.Workers.Count;
+        output.WriteLine(Invariant($"final counters of {forwarder.Name} after {elapsed.TotalSeconds:0.0} s{(workers > 1 ? $" ({workers} workers, summed)" : "")}"));
         foreach (var counter in Enum.GetValues<Counter>()) output.WriteLine(Invariant($"  {counter,-22} {c[counter],14}"));
         output.WriteLine(Invariant($"  {"IdleSleeps",-22} {sleeps,14}"));
         foreach (var (reason, count) in c.NonZeroDrops()) output.WriteLine(Invariant($"  drop {reason,-22} {count,9}  {DropReasons.Describe(reason)}"));

@@ -17,12 +17,12 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error)
 {
     private readonly ManualResetEventSlim _stop = new();
     private readonly CancellationTokenSource _cancel = new();
-    private ForwarderLoop? _loop;
+    private ForwarderLoops? _loop;
     private CounterPrinter? _printer;
     private bool _ready;
     private long _leaked;
 
-    public int Run(string? configPath, EtcdFlags flags, double statsSeconds, int poolBuffers, IPortFactory ports)
+    public int Run(string? configPath, EtcdFlags flags, double statsSeconds, int poolBuffers, IPortFactory ports, int workers = 1)
     {
         var interfaces = new SysfsInterfaceCatalog();
         var source = configPath ?? "etcd mode";
@@ -71,7 +71,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error)
         var started = Stopwatch.GetTimestamp();
         var node = new MembershipNode(
             lease => ConfigLoader.Complete(current.ToConfig(Network!, lease, publicIp, underlay, Environment.MachineName), interfaces),
-            config => NodeController.Start(config, ports, poolBuffers),
+            config => NodeController.Start(config, ports, poolBuffers, workers),
             log,
             started: Started,
             stopping: controller => Stopping(controller, final: false));
@@ -111,7 +111,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error)
             _printer?.PrintFinal(Stopwatch.GetElapsedTime(started), _loop?.Sleeps ?? 0);
         }
         node.Dispose();
-        if (last is not null) _leaked = last.Pool.InUse;
+        if (last is not null) _leaked = last.Workers.Sum(w => w.Pool.InUse);
         output.WriteLine($"buffers in use after drain: {_leaked}");
         output.Flush();
         if (_leaked != 0)
@@ -126,7 +126,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error)
 
     private void Started(NodeController controller)
     {
-        _loop = new ForwarderLoop(controller);
+        _loop = new ForwarderLoops(controller);
         _loop.Failed += _ => _stop.Set();
         _loop.Start();
         if (!_loop.WaitUntilPolling(TimeSpan.FromSeconds(30)) || _loop.Failure is not null)
@@ -145,7 +145,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error)
         _loop.Stop();
         _loop.Dispose();
         _loop = null;
-        controller.Forwarder.Drain();
+        foreach (var worker in controller.Workers) worker.Forwarder.Drain();
         if (!final) _printer = null;
     }
 

@@ -19,7 +19,7 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error)
 
     private readonly ManualResetEventSlim _stop = new();
 
-    public int Run(string configPath, double statsSeconds, int poolBuffers, IPortFactory ports)
+    public int Run(string configPath, double statsSeconds, int poolBuffers, IPortFactory ports, int workers = 1)
     {
         var interfaces = new SysfsInterfaceCatalog();
         OverlayConfig config;
@@ -38,7 +38,7 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error)
         NodeController controller;
         try
         {
-            controller = NodeController.Start(config, ports, poolBuffers);
+            controller = NodeController.Start(config, ports, poolBuffers, workers);
         }
         catch (IOException e)
         {
@@ -49,7 +49,7 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error)
         var started = Stopwatch.GetTimestamp();
         var printer = new CounterPrinter(output, controller);
         using (controller)
-        using (var loop = new ForwarderLoop(controller))
+        using (var loop = new ForwarderLoops(controller))
         using (var watcher = new ConfigWatcher(configPath, bytes, b => ConfigLoader.Load(b, interfaces), controller.Apply, error))
         {
             loop.Failed += _ => _stop.Set();
@@ -74,11 +74,11 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error)
             watcher.Dispose();
             loop.Stop();
             if (loop.Failure is not null) return Fail(loop, controller);
-            controller.Forwarder.Drain();
+            loop.Drain();
             printer.PrintFinal(Stopwatch.GetElapsedTime(started), loop.Sleeps);
         }
-        // Ports are closed now; every buffer must be back in the pool.
-        var leaked = controller.Pool.InUse;
+        // Ports are closed now; every buffer must be back in its pool.
+        var leaked = controller.Workers.Sum(w => (long)w.Pool.InUse);
         output.WriteLine($"buffers in use after drain: {leaked}");
         output.Flush();
         if (leaked == 0) return ExitOk;
@@ -105,7 +105,7 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error)
         _stop.Set();
     }
 
-    private int Fail(ForwarderLoop loop, NodeController controller)
+    private int Fail(ForwarderLoops loop, NodeController controller)
     {
         error.WriteLine(loop.Failure is { } e ? $"fastoverlay: the forwarder thread failed: {e}" : "fastoverlay: the forwarder thread did not start polling");
         loop.Stop();

@@ -28,20 +28,27 @@ internal static class RunCommand
         var publicIp = new Option<string>("--public-ip") { Description = "this node's underlay address, published in its lease (default: --iface's address)" };
         var iface = new Option<string>("--iface") { Description = "the underlay interface (overrides Node.Underlay)" };
         var subnetFile = new Option<string>("--subnet-file") { Description = "where to write flannel's subnet.env for the CNI plugin", DefaultValueFactory = _ => Control.Subnets.SubnetFile.DefaultPath };
+        var workers = new Option<int>("--workers") { Description = "Forwarding threads, each with its own sockets: flows are spread by PACKET_FANOUT_HASH and SO_REUSEPORT (default: one per CPU)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var noVnet = new Option<bool>("--no-vnet-header") { Description = "Pod ports without PACKET_VNET_HDR (pods then need TSO/GSO off): the pre-offload path, a kill switch" };
         var noCoalesce = new Option<bool>("--no-coalesce") { Description = "Do not merge TCP segments into super-frames toward pods (a kill switch; they still get NEEDS_CSUM frames)" };
         var command = new Command("run", "Run one node on real interfaces: pods on AF_PACKET veth ports, VXLAN over a UDP socket on PublicIP:Port. Prints 'ready' once forwarding; SIGHUP reloads the config now")
         {
-            config, stats, buffers, ring, endpoints, prefix, caFile, certFile, keyFile, username, password, publicIp, iface, subnetFile, noVnet, noCoalesce,
+            config, stats, buffers, ring, endpoints, prefix, caFile, certFile, keyFile, username, password, publicIp, iface, subnetFile, noVnet, noCoalesce, workers,
         };
         command.SetAction(result =>
         {
+            var workerCount = result.GetValue(workers);
+            if (workerCount < 1)
+            {
+                error.WriteLine("fastoverlay: --workers must be at least 1");
+                return NodeRunner.ExitBadConfig;
+            }
             var ports = new SocketPortFactory(new AfPacketOptions
             {
                 Ring = result.GetValue(ring),
                 VnetHeader = !result.GetValue(noVnet),
                 Coalesce = !result.GetValue(noCoalesce),
-            });
+            }, workers: workerCount);
             var path = result.GetValue(config)?.FullName;
             var flags = new EtcdFlags
             {
@@ -57,13 +64,13 @@ internal static class RunCommand
                 SubnetFile = result.GetValue(subnetFile)!,
             };
             if (flags.Endpoints is not null || path is not null && HasEtcdSection(path))
-                return new EtcdNodeRunner(output, error).Run(path, flags, result.GetValue(stats), result.GetValue(buffers), ports);
+                return new EtcdNodeRunner(output, error).Run(path, flags, result.GetValue(stats), result.GetValue(buffers), ports, workerCount);
             if (path is null)
             {
                 error.WriteLine("fastoverlay: run needs --config FILE, or --etcd-endpoints to join a cluster through etcd");
                 return NodeRunner.ExitBadConfig;
             }
-            return new NodeRunner(output, error).Run(path, result.GetValue(stats), result.GetValue(buffers), ports);
+            return new NodeRunner(output, error).Run(path, result.GetValue(stats), result.GetValue(buffers), ports, workerCount);
         });
         return command;
     }

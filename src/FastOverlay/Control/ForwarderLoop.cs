@@ -29,14 +29,16 @@ public sealed class ForwarderLoop : IDisposable
     private readonly IdleOptions _idle;
     private readonly ManualResetEventSlim _polling = new();
     private readonly Thread _thread;
+    private readonly int _worker;
     private volatile bool _stop;
     private long _sleeps;
 
-    public ForwarderLoop(NodeController controller, IdleOptions? idle = null)
+    public ForwarderLoop(NodeController controller, IdleOptions? idle = null, int worker = 0)
     {
         _controller = controller;
+        _worker = worker;
         _idle = idle ?? new IdleOptions();
-        _thread = new Thread(Run) { IsBackground = true, Name = $"fastoverlay-{controller.Forwarder.Name}" };
+        _thread = new Thread(Run) { IsBackground = true, Name = $"fastoverlay-{controller.Forwarder.Name}-{worker}" };
     }
 
     /// <summary>Set when the loop died of an exception (a bug: the data path does not throw on bad input).</summary>
@@ -54,7 +56,7 @@ public sealed class ForwarderLoop : IDisposable
 
     private void Run()
     {
-        var forwarder = _controller.Forwarder;
+        var forwarder = _controller.Workers[_worker].Forwarder;
         var spinTicks = (long)(_idle.Spin.TotalSeconds * Stopwatch.Frequency);
         using var poller = new PortPoller();
         ForwardingState? watched = null;
@@ -70,7 +72,7 @@ public sealed class ForwarderLoop : IDisposable
                     watched = state;
                 }
                 var received = forwarder.Poll();
-                _controller.AfterPoll(state);
+                _controller.AfterPoll(_worker, state);
                 if (!_polling.IsSet) _polling.Set();
                 if (received > 0)
                 {

@@ -11,11 +11,26 @@ public interface IPortFactory
     IPacketPort OpenPod(string interfaceName, PacketPool pool);
 }
 
-/// <summary>The UDP underlay socket and one AF_PACKET socket per pod veth.</summary>
-public sealed class SocketPortFactory(AfPacketOptions? podOptions = null, UdpUnderlayOptions? underlayOptions = null) : IPortFactory
+/// <summary>
+/// The UDP underlay socket and one AF_PACKET socket per pod veth, per worker: with several workers the underlay
+/// sockets share the VXLAN port (SO_REUSEPORT) and each pod's sockets form one PACKET_FANOUT_HASH group.
+/// </summary>
+public sealed class SocketPortFactory(AfPacketOptions? podOptions = null, UdpUnderlayOptions? underlayOptions = null, int workers = 1) : IPortFactory
 {
     public IPacketPort OpenUnderlay(NodeOptions node, string? underlayInterface, PacketPool pool) =>
-        new UdpUnderlayPort(node.PublicIp, node.VxlanPort, pool, node.UnderlayMac, (underlayOptions ?? new UdpUnderlayOptions()) with { InnerMtu = node.InnerMtu });
+        new UdpUnderlayPort(node.PublicIp, node.VxlanPort, pool, node.UnderlayMac, Underlay(node));
 
-    public IPacketPort OpenPod(string interfaceName, PacketPool pool) => new AfPacketPort(interfaceName, pool, podOptions);
+    /// <summary>
+    /// With several workers a peer's SO_REUSEPORT spreads our datagrams by 4-tuple, so they must not all leave from
+    /// port 8472: each worker then sends from as many sockets as there are workers (unless set), one per flow hash.
+    /// </summary>
+    private UdpUnderlayOptions Underlay(NodeOptions node)
+    {
+        var options = (underlayOptions ?? new UdpUnderlayOptions()) with { InnerMtu = node.InnerMtu, ReusePort = workers > 1 };
+        if (workers > 1 && underlayOptions is null) options = options with { TransmitSockets = workers };
+        return options;
+    }
+
+    public IPacketPort OpenPod(string interfaceName, PacketPool pool) =>
+        new AfPacketPort(interfaceName, pool, (podOptions ?? new AfPacketOptions()) with { Fanout = workers > 1 });
 }

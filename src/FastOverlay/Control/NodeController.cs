@@ -18,46 +18,54 @@ public sealed class NodeController : IDisposable
 {
     private readonly object _gate = new();
     private readonly IPortFactory _factory;
-    private readonly IPacketPort _underlay;
-    private readonly Dictionary<string, IPacketPort> _pods = new(StringComparer.Ordinal);
-    private readonly List<(long Version, IPacketPort Port)> _retired = [];
+    private readonly NodeWorker[] _workers;
     private volatile bool _hasRetired;
     private bool _disposed;
 
-    private NodeController(OverlayConfig config, IPortFactory factory, PacketPool pool, IPacketPort underlay, NodeForwarder forwarder)
+    private NodeController(OverlayConfig config, IPortFactory factory, NodeWorker[] workers)
     {
         Config = config;
         _factory = factory;
-        Pool = pool;
-        _underlay = underlay;
-        Forwarder = forwarder;
+        _workers = workers;
     }
 
     public OverlayConfig Config { get; private set; }
-    public PacketPool Pool { get; }
-    public NodeForwarder Forwarder { get; }
+    /// <summary>The forwarding workers, one thread each (<see cref="ForwarderLoop"/>); index 0 always exists.</summary>
+    public IReadOnlyList<NodeWorker> Workers => _workers;
+    /// <summary>Worker 0's pool and forwarder: all there is with one worker.</summary>
+    public PacketPool Pool => _workers[0].Pool;
+    public NodeForwarder Forwarder => _workers[0].Forwarder;
 
-    /// <summary>Opens every port (closing them again if any fails) and builds the first forwarding state.</summary>
-    public static NodeController Start(OverlayConfig config, IPortFactory factory, int poolBuffers = 16384)
+    /// <summary>Every worker's counters added up (a new object per call: for display, not the data path).</summary>
+    public NodeCounters TotalCounters() => NodeCounters.Sum(_workers.Select(w => w.Forwarder.Counters));
+
+    /// <summary>Opens every port of every worker (closing them again if any fails) and builds the first states.</summary>
+    public static NodeController Start(OverlayConfig config, IPortFactory factory, int poolBuffers = 16384, int workers = 1)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
         var plan = NodePlan.From(config);
-        var pool = new PacketPool(poolBuffers);
+        var exchange = workers > 1 ? new NeighbourExchange(workers) : null;
         var opened = new List<IPacketPort>();
         try
         {
-            var underlay = factory.OpenUnderlay(plan.Options, plan.UnderlayInterface, pool);
-            opened.Add(underlay);
-            var pods = new Dictionary<string, IPacketPort>(StringComparer.Ordinal);
-            foreach (var pod in plan.Pods)
+            var all = new NodeWorker[workers];
+            for (var w = 0; w < workers; w++)
             {
-                var port = factory.OpenPod(pod.Interface, pool);
-                opened.Add(port);
-                pods[pod.Interface] = port;
+                var pool = new PacketPool(poolBuffers);
+                var underlay = factory.OpenUnderlay(plan.Options, plan.UnderlayInterface, pool);
+                opened.Add(underlay);
+                var worker = new NodeWorker(w, pool, underlay);
+                foreach (var pod in plan.Pods)
+                {
+                    var port = factory.OpenPod(pod.Interface, pool);
+                    opened.Add(port);
+                    worker.Pods[pod.Interface] = port;
+                }
+                var state = ForwardingState.Build(plan.Options, underlay, Attachments(plan, worker.Pods), plan.Peers);
+                worker.Forwarder = new NodeForwarder(pool, state, exchange: exchange, worker: w);
+                all[w] = worker;
             }
-            var state = ForwardingState.Build(plan.Options, underlay, Attachments(plan, pods), plan.Peers);
-            var controller = new NodeController(config, factory, pool, underlay, new NodeForwarder(pool, state));
-            foreach (var (name, port) in pods) controller._pods[name] = port;
-            return controller;
+            return new NodeController(config, factory, all);
         }
         catch
         {
@@ -66,19 +74,19 @@ public sealed class NodeController : IDisposable
         }
     }
 
-    /// <summary>Every port the forwarder may still call: the underlay, the pods, and retired ones not yet closed.</summary>
+    /// <summary>Every port a forwarder may still call: the underlays, the pods, and retired ones not yet closed.</summary>
     public IReadOnlyList<IPacketPort> Ports
     {
         get
         {
-            lock (_gate) return [_underlay, .. _pods.Values, .. _retired.Select(r => r.Port)];
+            lock (_gate) return [.. _workers.SelectMany(w => w.Ports)];
         }
     }
 
     /// <summary>
-    /// Makes <paramref name="next"/> the running configuration. Throws <see cref="ConfigException"/> for a change that
-    /// cannot be applied live, or the port's error when a new pod interface cannot be opened; either way the
-    /// running configuration and state stay as they were.
+    /// Makes <paramref name="next"/> the running configuration on every worker. Throws <see cref="ConfigException"/>
+    /// for a change that cannot be applied live, or the port's error when a new pod interface cannot be opened;
+    /// either way the running configuration and states stay as they were.
     /// </summary>
     public void Apply(OverlayConfig next)
     {
@@ -87,51 +95,70 @@ public sealed class NodeController : IDisposable
             ObjectDisposedException.ThrowIf(_disposed, this);
             RefuseNodeChanges(Config, next);
             var plan = NodePlan.From(next);
-            var opened = new Dictionary<string, IPacketPort>(StringComparer.Ordinal);
-            ForwardingState state;
+            var opened = new List<IPacketPort>();
+            var built = new (Dictionary<string, IPacketPort> Ports, ForwardingState State)[_workers.Length];
             try
             {
-                var ports = new Dictionary<string, IPacketPort>(StringComparer.Ordinal);
-                foreach (var pod in plan.Pods)
+                // Everything is opened and built first, so a failure on any worker changes none.
+                for (var w = 0; w < _workers.Length; w++)
                 {
-                    if (_pods.TryGetValue(pod.Interface, out var kept)) ports[pod.Interface] = kept;
-                    else ports[pod.Interface] = opened[pod.Interface] = _factory.OpenPod(pod.Interface, Pool);
+                    var worker = _workers[w];
+                    var ports = new Dictionary<string, IPacketPort>(StringComparer.Ordinal);
+                    foreach (var pod in plan.Pods)
+                    {
+                        if (worker.Pods.TryGetValue(pod.Interface, out var kept)) ports[pod.Interface] = kept;
+                        else
+                        {
+                            var port = _factory.OpenPod(pod.Interface, worker.Pool);
+                            opened.Add(port);
+                            ports[pod.Interface] = port;
+                        }
+                    }
+                    built[w] = (ports, ForwardingState.Build(plan.Options, worker.Underlay, Attachments(plan, ports), plan.Peers, previous: worker.Forwarder.State));
                 }
-                state = ForwardingState.Build(plan.Options, _underlay, Attachments(plan, ports), plan.Peers, previous: Forwarder.State);
-                Forwarder.Publish(state);
-                foreach (var (name, port) in _pods)
-                {
-                    if (!ports.ContainsKey(name)) _retired.Add((state.Version, port));
-                }
-                _pods.Clear();
-                foreach (var (name, port) in ports) _pods[name] = port;
             }
             catch
             {
-                foreach (var port in opened.Values) (port as IDisposable)?.Dispose();
+                foreach (var port in opened) (port as IDisposable)?.Dispose();
                 throw;
             }
-            _hasRetired = _retired.Count > 0;
+            for (var w = 0; w < _workers.Length; w++)
+            {
+                var worker = _workers[w];
+                var (ports, state) = built[w];
+                worker.Forwarder.Publish(state);
+                foreach (var (name, port) in worker.Pods)
+                {
+                    if (!ports.ContainsKey(name)) worker.Retired.Add((state.Version, port));
+                }
+                worker.Pods.Clear();
+                foreach (var (name, port) in ports) worker.Pods[name] = port;
+            }
+            _hasRetired = _workers.Any(w => w.Retired.Count > 0);
             Config = next;
         }
     }
 
+    /// <summary>Worker 0's <see cref="AfterPoll(int, ForwardingState)"/>.</summary>
+    public void AfterPoll(ForwardingState polled) => AfterPoll(0, polled);
+
     /// <summary>
-    /// Called on the forwarder thread after each poll, with the state read just before it (the poll used that one
-    /// or a newer one). Closes ports the forwarder can no longer call. One volatile read when there is nothing to do.
+    /// Called on a worker's thread after each poll, with the state read just before it (the poll used that one
+    /// or a newer one). Closes that worker's ports it can no longer call. One volatile read when there is nothing to do.
     /// </summary>
-    public void AfterPoll(ForwardingState polled)
+    public void AfterPoll(int worker, ForwardingState polled)
     {
         if (!_hasRetired) return;
         lock (_gate)
         {
-            for (var i = _retired.Count - 1; i >= 0; i--)
+            var retired = _workers[worker].Retired;
+            for (var i = retired.Count - 1; i >= 0; i--)
             {
-                if (_retired[i].Version > polled.Version) continue;
-                (_retired[i].Port as IDisposable)?.Dispose();
-                _retired.RemoveAt(i);
+                if (retired[i].Version > polled.Version) continue;
+                (retired[i].Port as IDisposable)?.Dispose();
+                retired.RemoveAt(i);
             }
-            _hasRetired = _retired.Count > 0;
+            _hasRetired = _workers.Any(w => w.Retired.Count > 0);
         }
     }
 
@@ -158,18 +185,21 @@ public sealed class NodeController : IDisposable
         }
     }
 
-    /// <summary>Closes every port. Call after the forwarder's last poll and <see cref="NodeForwarder.Drain"/>.</summary>
+    /// <summary>Closes every port. Call after the forwarders' last polls and <see cref="NodeForwarder.Drain"/>.</summary>
     public void Dispose()
     {
         lock (_gate)
         {
             if (_disposed) return;
             _disposed = true;
-            foreach (var (_, port) in _retired) (port as IDisposable)?.Dispose();
-            foreach (var port in _pods.Values) (port as IDisposable)?.Dispose();
-            (_underlay as IDisposable)?.Dispose();
-            _retired.Clear();
-            _pods.Clear();
+            foreach (var worker in _workers)
+            {
+                foreach (var (_, port) in worker.Retired) (port as IDisposable)?.Dispose();
+                foreach (var port in worker.Pods.Values) (port as IDisposable)?.Dispose();
+                (worker.Underlay as IDisposable)?.Dispose();
+                worker.Retired.Clear();
+                worker.Pods.Clear();
+            }
             _hasRetired = false;
         }
     }

@@ -32,6 +32,9 @@ internal sealed class NodeContext
     public readonly CounterTally Tally = new();
     public readonly PortBindings Bindings = new();
     public ForwardingState State = null!;
+    /// <summary>Where this worker posts the neighbours it learns, and the others' (null with one worker).</summary>
+    public NeighbourExchange? Exchange;
+    public int Worker;
     public long Now;
     public PacketTracer? Tracer;
 

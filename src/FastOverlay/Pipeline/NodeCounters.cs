@@ -63,6 +63,18 @@ public sealed class NodeCounters
         }
     }
 
+    /// <summary>The sum of several workers' counters, read on the caller's thread (each worker still writes only its own).</summary>
+    public static NodeCounters Sum(IEnumerable<NodeCounters> workers)
+    {
+        var total = new NodeCounters();
+        foreach (var w in workers)
+        {
+            for (var i = 0; i < total._counters.Length; i++) total._counters[i] += Volatile.Read(ref w._counters[i]);
+            for (var i = 0; i < total._drops.Length; i++) total._drops[i] += Volatile.Read(ref w._drops[i]);
+        }
+        return total;
+    }
+
     internal void Flush(CounterTally tally)
     {
         for (var i = 0; i < _counters.Length; i++)

@@ -28,17 +28,19 @@ public sealed class NodeForwarder
     private readonly Transmit _transmit;
     private readonly NodeClock _clock;
     private readonly (uint Address, int Port)[] _probes = new (uint, int)[16];
+    private readonly NeighbourUpdate[] _neighbours;
     private readonly int[] _expired;
     private ForwardingState _state;
     private ForwardingState? _attached;
     private long _nextTimer;
     private readonly long _timerInterval;
 
-    public NodeForwarder(PacketPool pool, ForwardingState state, NodeClock? clock = null, int burstSize = PacketBurst.DefaultCapacity)
+    public NodeForwarder(PacketPool pool, ForwardingState state, NodeClock? clock = null, int burstSize = PacketBurst.DefaultCapacity, NeighbourExchange? exchange = null, int worker = 0)
     {
         _state = state;
         _clock = clock ?? NodeClock.System;
-        _ctx = new NodeContext(state.Node.Name, pool, state.Node);
+        _ctx = new NodeContext(state.Node.Name, pool, state.Node) { Exchange = exchange, Worker = worker };
+        _neighbours = exchange is null ? [] : new NeighbourUpdate[256];
         _rx = new PacketBurst(burstSize);
         _resumeWork = new PacketBurst(_ctx.Resume.Capacity);
         var icmp = new IcmpResponder(_ctx);
@@ -54,6 +56,8 @@ public sealed class NodeForwarder
     }
 
     public string Name => _ctx.Name;
+    /// <summary>This forwarder's index among the node's workers (0 with one).</summary>
+    public int Worker => _ctx.Worker;
     public NodeCounters Counters { get; } = new();
     public ForwardingState State => Volatile.Read(ref _state);
     public ArpCache Arp => _ctx.Arp;
@@ -82,6 +86,12 @@ public sealed class NodeForwarder
         ctx.State = state;
         ctx.Now = _clock.Now;
         if (!ReferenceEquals(state, _attached)) Attach(state);
+        if (ctx.Exchange is { } exchange)
+        {
+            var learned = exchange.Drain(ctx.Worker, _neighbours);
+            for (var i = 0; i < learned; i++) _arpInput.LearnFromWorker(_neighbours[i]);
+            if (learned > 0) DrainResume();
+        }
 
         var received = 0;
         var ports = state.Ports;

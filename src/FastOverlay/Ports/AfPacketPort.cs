@@ -46,6 +46,11 @@ public sealed record AfPacketOptions
     public bool VnetHeader { get; init; } = true;
     /// <summary>Merge consecutive TCP segments of a flow into one super-frame toward the pod (needs <see cref="VnetHeader"/>).</summary>
     public bool Coalesce { get; init; } = true;
+    /// <summary>
+    /// With several forwarding workers each opens its own socket on the interface, joined in one PACKET_FANOUT_HASH
+    /// group: the kernel gives each flow to one socket (one worker), by the skb's flow hash. Off with one worker.
+    /// </summary>
+    public bool Fanout { get; init; }
 }
 
 /// <summary>
@@ -125,6 +130,12 @@ public sealed unsafe partial class AfPacketPort : ISocketPort
 
             var address = new SockAddrLl { Family = Linux.AfPacket, ProtocolBigEndian = Fd.Htons(Linux.EthPAll), IfIndex = InterfaceIndex };
             if (LibC.Bind(_fd, &address, (uint)sizeof(SockAddrLl)) != 0) throw Errno.Error("bind(AF_PACKET)", target);
+            if (options.Fanout)
+            {
+                // The group id is the interface index: every worker's socket on this interface joins the same group.
+                var fanout = (InterfaceIndex & 0xFFFF) | (Linux.PacketFanoutHash << 16);
+                Fd.SetOption(_fd, Linux.SolPacket, Linux.PacketFanout, fanout, "setsockopt(PACKET_FANOUT, PACKET_FANOUT_HASH)", target);
+            }
             var membership = new PacketMreq { IfIndex = InterfaceIndex, Type = Linux.PacketMrPromisc };
             Fd.SetOption(_fd, Linux.SolPacket, Linux.PacketAddMembership, membership, "setsockopt(PACKET_ADD_MEMBERSHIP, PACKET_MR_PROMISC)", target);
             // A merged super-frame gathers its vnet header, the head segment and up to 63 more payloads.

@@ -6,13 +6,15 @@ namespace FastOverlay.Ports;
 internal static unsafe class UdpSockets
 {
     /// <summary>A UDP socket bound to address:port (port 0: an ephemeral one, returned), DF on every datagram.</summary>
-    public static int Open(uint address, ushort port, string target, out ushort boundPort)
+    public static int Open(uint address, ushort port, string target, out ushort boundPort, bool reusePort = false)
     {
         var fd = LibC.Socket(Linux.AfInet, Linux.SockDgram | Linux.SockNonBlock | Linux.SockCloExec, Linux.IpProtoUdp);
         if (fd < 0) throw Errno.Error("socket(AF_INET, SOCK_DGRAM)", target);
         try
         {
             Fd.SetOption(fd, Linux.IpProtoIp, Linux.IpMtuDiscover, Linux.IpPmtuDiscDo, "setsockopt(IP_MTU_DISCOVER, IP_PMTUDISC_DO)", target);
+            // Several workers each bind the VXLAN port; the kernel spreads datagrams over them by 4-tuple hash.
+            if (reusePort) Fd.SetOption(fd, Linux.SolSocket, Linux.SoReusePort, 1, "setsockopt(SO_REUSEPORT)", target);
             var bound = new SockAddrIn { Family = Linux.AfInet, PortBigEndian = Fd.Htons(port), AddressBigEndian = Fd.Htonl(address) };
             if (LibC.Bind(fd, &bound, (uint)sizeof(SockAddrIn)) != 0) throw Errno.Error("bind(UDP)", target);
             var length = (uint)sizeof(SockAddrIn);

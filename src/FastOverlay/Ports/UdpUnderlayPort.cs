@@ -29,6 +29,8 @@ public sealed record UdpUnderlayOptions
     public int TransmitSockets { get; init; } = DefaultTransmitSockets;
     /// <summary>64 KiB receive buffers (messages per recvmmsg) while UDP GRO is on; each can hold 64 datagrams.</summary>
     public int GroMessages { get; init; } = 16;
+    /// <summary>SO_REUSEPORT on the VXLAN port, so each forwarding worker binds its own socket there.</summary>
+    public bool ReusePort { get; init; }
     /// <summary>
     /// The overlay's inner MTU: a kernel peer's UDP-tunnel GSO datagram (see <see cref="Offload.VxlanSuperDatagram"/>)
     /// is cut into inner packets no bigger than this, so they fit the pods' MTU.
@@ -95,7 +97,7 @@ public sealed unsafe class UdpUnderlayPort : ISocketPort
         _txFds = new int[sockets];
         Array.Fill(_txFds, -1);
         var ports = new ushort[sockets];
-        _fd = UdpSockets.Open(localIp.Value, localPort, target, out _);
+        _fd = UdpSockets.Open(localIp.Value, localPort, target, out _, options.ReusePort);
         try
         {
             ReceiveBufferBytes = Fd.SetBuffer(_fd, receive: true, options.ReceiveBufferBytes);

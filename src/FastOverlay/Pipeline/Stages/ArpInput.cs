@@ -46,6 +46,7 @@ internal sealed class ArpInput(NodeContext ctx)
             if (senderIp != 0 && !senderMac.IsMulticast)
             {
                 ctx.Arp.Learn(senderIp, senderMac, port, ctx.Now);
+                ctx.Exchange?.Publish(ctx.Worker, new NeighbourUpdate(senderIp, senderMac.Value, port));
                 ctx.Tally.Add(Counter.ArpLearned);
                 ctx.Tracer?.Record(ctx.Name, TraceEvent.ArpLearned, h, port, senderIp, mac: senderMac.Value);
                 Release(senderIp);
@@ -81,6 +82,15 @@ internal sealed class ArpInput(NodeContext ctx)
         // (sender 0.0.0.0, RFC 5227 duplicate address detection: answering it would make every address look
         // taken), nor for the subnet's network and broadcast addresses.
         return node.ProxyArp && sender != 0 && target != sender && node.Subnet.Contains(target) && target != node.Subnet.First && target != node.Subnet.Last;
+    }
+
+    /// <summary>A binding another worker learned (see <see cref="NeighbourExchange"/>): learn it and release what waited for it.</summary>
+    public void LearnFromWorker(in NeighbourUpdate update)
+    {
+        var ports = ctx.State.Ports;
+        if ((uint)update.Port >= (uint)ports.Length || ports[update.Port] is null) return;
+        ctx.Arp.Learn(update.Address, new MacAddress(update.Mac), update.Port, ctx.Now);
+        Release(update.Address);
     }
 
     private void Release(uint address)

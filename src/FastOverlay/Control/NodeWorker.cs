@@ -1,0 +1,28 @@
+using FastOverlay.Pipeline;
+using FastOverlay.Ports;
+
+namespace FastOverlay.Control;
+
+/// <summary>
+/// One forwarding worker of a node (DPDK's lcore, VPP's worker thread): its own buffer pool, forwarder, underlay
+/// socket and one socket per pod, so nothing on the packet path is shared or locked. What the workers share is
+/// built per worker from the same plan (the routes, peers and templates of each state are equal).
+/// </summary>
+public sealed class NodeWorker
+{
+    internal NodeWorker(int index, PacketPool pool, IPacketPort underlay)
+    {
+        Index = index;
+        Pool = pool;
+        Underlay = underlay;
+    }
+
+    public int Index { get; }
+    public PacketPool Pool { get; }
+    public IPacketPort Underlay { get; }
+    public NodeForwarder Forwarder { get; internal set; } = null!;
+    internal Dictionary<string, IPacketPort> Pods { get; } = new(StringComparer.Ordinal);
+    internal List<(long Version, IPacketPort Port)> Retired { get; } = [];
+
+    internal IEnumerable<IPacketPort> Ports => [Underlay, .. Pods.Values, .. Retired.Select(r => r.Port)];
+}
