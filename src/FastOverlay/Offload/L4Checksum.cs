@@ -98,7 +98,27 @@ public static class L4Checksum
     public static L4ChecksumVerdict Verify(Span<byte> frame)
     {
         if (!TryLocate(frame, out var l4Offset, out var l4Length, out var protocol, out var pseudo)) return L4ChecksumVerdict.NotApplicable;
-        var l4 = frame.Slice(l4Offset, l4Length);
+        return Verify(frame.Slice(l4Offset, l4Length), protocol, pseudo);
+    }
+
+    /// <summary>
+    /// <see cref="Verify(Span{byte})"/> for an IPv4 header the caller has validated already (version, IHL, total
+    /// length within the frame): no second parse on the decap path.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static L4ChecksumVerdict VerifyValidated(Span<byte> ip)
+    {
+        var protocol = ip[Ipv4Header.OffsetProtocol];
+        if (protocol != Ipv4Header.ProtocolTcp && protocol != Ipv4Header.ProtocolUdp) return L4ChecksumVerdict.NotApplicable;
+        var ihl = (ip[0] & 0x0F) * 4;
+        var l4Length = Ipv4Header.TotalLength(ip) - ihl;
+        if (l4Length < (protocol == Ipv4Header.ProtocolTcp ? 20 : UdpHeader.Length) || Ipv4Header.IsFragment(ip)) return L4ChecksumVerdict.NotApplicable;
+        var pseudo = PseudoHeader(Ipv4Header.Source(ip), Ipv4Header.Destination(ip), protocol, l4Length);
+        return Verify(ip.Slice(ihl, l4Length), protocol, pseudo);
+    }
+
+    private static L4ChecksumVerdict Verify(Span<byte> l4, byte protocol, ulong pseudo)
+    {
         var fieldOffset = FieldOffset(protocol);
         var field = BinaryPrimitives.ReadUInt16BigEndian(l4[fieldOffset..]);
         if (protocol == Ipv4Header.ProtocolUdp && field == 0) return L4ChecksumVerdict.Absent;

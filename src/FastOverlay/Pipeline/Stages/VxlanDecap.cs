@@ -68,7 +68,8 @@ internal sealed class VxlanDecap(NodeContext ctx)
     /// </summary>
     private DropReason VerifyInnerChecksum(PacketPool pool, int h)
     {
-        switch (L4Checksum.Verify(pool.Frame(h)))
+        // ClassifyIpv4 validated the header, moved it to offset 14 (a VLAN tag is stripped) and trimmed the frame.
+        switch (L4Checksum.VerifyValidated(pool.Frame(h)[Ethernet.HeaderLength..]))
         {
             case L4ChecksumVerdict.Valid:
                 pool.Meta(h).Flags |= PacketFlags.ChecksumVerified;
