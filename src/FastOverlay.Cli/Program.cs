@@ -1,4 +1,5 @@
 using System.CommandLine;
+using FastOverlay.Cli.Api;
 using FastOverlay.Cli.Bench;
 using FastOverlay.Cli.Demo;
 using FastOverlay.Cli.Run;
@@ -16,6 +17,7 @@ public static class Program
         root.Subcommands.Add(demo);
         root.Subcommands.Add(BenchCommand.Create(output));
         root.Subcommands.Add(RunCommand.Create(output, error ?? Console.Error));
+        foreach (var command in ClientCommands.Create(output, error ?? Console.Error)) root.Subcommands.Add(command);
         // With no subcommand the program runs the demo, with the demo's options.
         foreach (var option in demo.Options) root.Options.Add(option);
         root.Action = demo.Action;

@@ -23,6 +23,10 @@ public sealed class NodeController : IDisposable
     private readonly List<(long Version, IPacketPort Port)> _retired = [];
     private volatile bool _hasRetired;
     private bool _disposed;
+    // Pods the node API added (the CNI plugin's): merged with the file's pods at every rebuild. A pod the file also
+    // names is the file's; the API's entry is ignored while it does.
+    private IReadOnlyList<PodConfig> _apiPods = [];
+    private volatile LiveTrace? _trace;
 
     private NodeController(OverlayConfig config, IPortFactory factory, PacketPool pool, IPacketPort underlay, NodeForwarder forwarder)
     {
@@ -38,9 +42,9 @@ public sealed class NodeController : IDisposable
     public NodeForwarder Forwarder { get; }
 
     /// <summary>Opens every port (closing them again if any fails) and builds the first forwarding state.</summary>
-    public static NodeController Start(OverlayConfig config, IPortFactory factory, int poolBuffers = 16384)
+    public static NodeController Start(OverlayConfig config, IPortFactory factory, int poolBuffers = 16384, IReadOnlyList<PodConfig>? apiPods = null)
     {
-        var plan = NodePlan.From(config);
+        var plan = NodePlan.From(Merge(config, apiPods ?? []));
         var pool = new PacketPool(poolBuffers);
         var opened = new List<IPacketPort>();
         try
@@ -57,6 +61,7 @@ public sealed class NodeController : IDisposable
             var state = ForwardingState.Build(plan.Options, underlay, Attachments(plan, pods), plan.Peers);
             var controller = new NodeController(config, factory, pool, underlay, new NodeForwarder(pool, state));
             foreach (var (name, port) in pods) controller._pods[name] = port;
+            controller._apiPods = apiPods ?? [];
             return controller;
         }
         catch
@@ -82,38 +87,76 @@ public sealed class NodeController : IDisposable
     /// </summary>
     public void Apply(OverlayConfig next)
     {
-        lock (_gate)
+        lock (_gate) Rebuild(next, _apiPods);
+    }
+
+    /// <summary>The pods the node API manages (from any thread); rebuilt and swapped as a config reload is.</summary>
+    public IReadOnlyList<PodConfig> ApiPods
+    {
+        get { lock (_gate) return _apiPods; }
+    }
+
+    /// <summary>
+    /// Replaces the API-managed pods and rebuilds, with the same guarantees as <see cref="Apply"/>: on an error
+    /// (an interface that cannot be opened, an address the state refuses) nothing changes.
+    /// </summary>
+    public void SetApiPods(IReadOnlyList<PodConfig> pods)
+    {
+        lock (_gate) Rebuild(Config, pods);
+    }
+
+    /// <summary>The file's pods first, then the API's whose interface the file does not name.</summary>
+    public static OverlayConfig Merge(OverlayConfig config, IReadOnlyList<PodConfig> apiPods)
+    {
+        if (apiPods.Count == 0) return config;
+        var named = config.Node.Pods.Select(p => p.Interface).ToHashSet(StringComparer.Ordinal);
+        return config with { Node = config.Node with { Pods = [.. config.Node.Pods, .. apiPods.Where(p => !named.Contains(p.Interface))] } };
+    }
+
+    /// <summary>
+    /// Records the next <paramref name="packets"/> packets through the pipeline. The tracer is attached and
+    /// detached on the forwarder thread (in <see cref="AfterPoll"/>), so its records are never read while written.
+    /// </summary>
+    public Task<LiveTrace> TraceAsync(int packets, TimeSpan timeout)
+    {
+        var trace = new LiveTrace(packets, timeout);
+        if (Interlocked.CompareExchange(ref _trace, trace, null) is not null)
+            throw new InvalidOperationException("a trace is already running on this node; try again when it ends");
+        return trace.Completion;
+    }
+
+    private void Rebuild(OverlayConfig next, IReadOnlyList<PodConfig> apiPods)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        RefuseNodeChanges(Config, next);
+        var plan = NodePlan.From(Merge(next, apiPods));
+        var opened = new Dictionary<string, IPacketPort>(StringComparer.Ordinal);
+        ForwardingState state;
+        try
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            RefuseNodeChanges(Config, next);
-            var plan = NodePlan.From(next);
-            var opened = new Dictionary<string, IPacketPort>(StringComparer.Ordinal);
-            ForwardingState state;
-            try
+            var ports = new Dictionary<string, IPacketPort>(StringComparer.Ordinal);
+            foreach (var pod in plan.Pods)
             {
-                var ports = new Dictionary<string, IPacketPort>(StringComparer.Ordinal);
-                foreach (var pod in plan.Pods)
-                {
-                    if (_pods.TryGetValue(pod.Interface, out var kept)) ports[pod.Interface] = kept;
-                    else ports[pod.Interface] = opened[pod.Interface] = _factory.OpenPod(pod.Interface, Pool);
-                }
-                state = ForwardingState.Build(plan.Options, _underlay, Attachments(plan, ports), plan.Peers, previous: Forwarder.State);
-                Forwarder.Publish(state);
-                foreach (var (name, port) in _pods)
-                {
-                    if (!ports.ContainsKey(name)) _retired.Add((state.Version, port));
-                }
-                _pods.Clear();
-                foreach (var (name, port) in ports) _pods[name] = port;
+                if (_pods.TryGetValue(pod.Interface, out var kept)) ports[pod.Interface] = kept;
+                else ports[pod.Interface] = opened[pod.Interface] = _factory.OpenPod(pod.Interface, Pool);
             }
-            catch
+            state = ForwardingState.Build(plan.Options, _underlay, Attachments(plan, ports), plan.Peers, previous: Forwarder.State);
+            Forwarder.Publish(state);
+            foreach (var (name, port) in _pods)
             {
-                foreach (var port in opened.Values) (port as IDisposable)?.Dispose();
-                throw;
+                if (!ports.ContainsKey(name)) _retired.Add((state.Version, port));
             }
-            _hasRetired = _retired.Count > 0;
-            Config = next;
+            _pods.Clear();
+            foreach (var (name, port) in ports) _pods[name] = port;
         }
+        catch
+        {
+            foreach (var port in opened.Values) (port as IDisposable)?.Dispose();
+            throw;
+        }
+        _hasRetired = _retired.Count > 0;
+        Config = next;
+        _apiPods = apiPods;
     }
 
     /// <summary>
@@ -122,6 +165,7 @@ public sealed class NodeController : IDisposable
     /// </summary>
     public void AfterPoll(ForwardingState polled)
     {
+        if (_trace is { } trace && trace.Service(Forwarder)) _trace = null;
         if (!_hasRetired) return;
         lock (_gate)
         {
@@ -165,6 +209,8 @@ public sealed class NodeController : IDisposable
         {
             if (_disposed) return;
             _disposed = true;
+            _trace?.Abandon();
+            _trace = null;
             foreach (var (_, port) in _retired) (port as IDisposable)?.Dispose();
             foreach (var port in _pods.Values) (port as IDisposable)?.Dispose();
             (_underlay as IDisposable)?.Dispose();

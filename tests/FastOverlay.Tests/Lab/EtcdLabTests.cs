@@ -42,7 +42,8 @@ public sealed partial class EtcdLabTests(ITestOutputHelper output)
             {
                 var config = Path.Combine(state, $"node{k}.json");
                 File.WriteAllText(config, $$$"""{"Etcd":{"Endpoints":["{{{Etcd}}}"]},"Node":{"Name":"node{{{k}}}","Subnet":"10.244.{{{k}}}.0/24","Pods":[{"Interface":"{{{p}}}-v{{{k}}}","IP":"10.244.{{{k}}}.2"}]}}""");
-                nodes.Add(Spawn(p, $"n{k}", "dotnet", LabRequirements.FastOverlayDll, "run", "--config", config, "--iface", $"{p}-u{k}", "--subnet-file", Path.Combine(state, $"subnet{k}.env")));
+                nodes.Add(Spawn(p, $"n{k}", "dotnet", LabRequirements.FastOverlayDll, "run", "--config", config, "--iface", $"{p}-u{k}", "--subnet-file", Path.Combine(state, $"subnet{k}.env"),
+                    "--api-socket", Path.Combine(state, $"api{k}.sock"), "--pod-state", Path.Combine(state, $"pods{k}.json")));
             }
             WaitFor(() => Ready(nodes[1]) && Ready(nodes[2]), TimeSpan.FromSeconds(90), "both FastOverlay nodes ready");
             Assert.Equal("FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n", File.ReadAllText(Path.Combine(state, "subnet1.env")));
