@@ -8,7 +8,12 @@ namespace FastOverlay.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args) => BuildCommand(Console.Out).Parse(args).Invoke();
+    public static int Main(string[] args) =>
+        // A container runtime runs CNI plugins with CNI_COMMAND set: this binary, copied to /opt/cni/bin as
+        // `fastoverlay`, is then the plugin (see Cni/ and the README).
+        Environment.GetEnvironmentVariable("CNI_COMMAND") is { Length: > 0 }
+            ? Cni.CniPlugin.Invoke(Console.In, Console.Out)
+            : BuildCommand(Console.Out).Parse(args).Invoke();
 
     internal static RootCommand BuildCommand(TextWriter output, TextWriter? error = null)
     {
