@@ -81,7 +81,7 @@ internal sealed class NodeApiHost : IDisposable
         }
     }
 
-    private sealed class NoSignalLifetime : IHostLifetime
+    internal sealed class NoSignalLifetime : IHostLifetime
     {
         public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;

@@ -8,7 +8,7 @@ namespace FastOverlay.Cli.Run;
 /// The run command's node API flags. <paramref name="SubnetFile"/> is set in file mode only when --subnet-file was
 /// given: then the node writes flannel's subnet.env for the CNI plugin as etcd mode always does.
 /// </summary>
-internal sealed record ApiSettings(string Socket, string PodState, AfPacketOptions PodOptions, string? SubnetFile = null)
+internal sealed record ApiSettings(string Socket, string PodState, AfPacketOptions PodOptions, string MetricsAddress, string? SubnetFile = null)
 {
     public const string DefaultPodState = "/run/fastoverlay/pods.json";
 

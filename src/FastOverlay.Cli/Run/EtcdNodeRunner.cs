@@ -85,13 +85,13 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         });
         running.ContinueWith(_ => _stop.Set(), TaskScheduler.Default);
         var endpoints = string.Join(',', options.Endpoints);
-        NodeApiHost host;
+        NodeServices host;
         try
         {
-            host = NodeApiHost.Start(api.Socket, new NodeApi(pods, api.PodOptions, () => node.Controller, $"etcd {endpoints} prefix {options.Prefix}")
+            host = NodeServices.Start(api, new NodeApi(pods, api.PodOptions, () => node.Controller, $"etcd {endpoints} prefix {options.Prefix}")
             {
                 Lease = () => node.Lease is { } l ? new LeaseView(l.Subnet.ToString(), l.Expires, node.Controller is not null, endpoints) : null,
-            });
+            }, log);
         }
         catch (IOException e)
         {
@@ -101,7 +101,6 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
             return NodeRunner.ExitFailure;
         }
         using var hostLifetime = host;
-        log.WriteLine($"api: {host.SocketPath}");
 
         using var watcher = configPath is null ? null : new ConfigWatcher(configPath, bytes, b =>
         {

@@ -95,15 +95,13 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error, ApiSetting
     }
 
     /// <summary>The node API (and subnet.env when asked for): without them the CNI plugin cannot attach pods, so a failure stops the node.</summary>
-    private NodeApiHost? StartApi(NodeApi nodeApi, OverlayConfig config)
+    private NodeServices? StartApi(NodeApi nodeApi, OverlayConfig config)
     {
         try
         {
             if (api.SubnetFile is { } file)
                 Control.Subnets.SubnetFile.Write(file, config.Network, config.Node.Subnet, nodeApi.Controller!.Forwarder.State.Node.InnerMtu);
-            var host = NodeApiHost.Start(api.Socket, nodeApi);
-            output.WriteLine($"api: {host.SocketPath}");
-            return host;
+            return NodeServices.Start(api, nodeApi, output);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

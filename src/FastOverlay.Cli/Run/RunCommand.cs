@@ -33,9 +33,10 @@ internal static class RunCommand
         var apiSocket = Api.ClientCommands.SocketOption();
         apiSocket.Description = "Serve the node API (status, pods, counters, trace) on this Unix socket, mode 0600";
         var podState = new Option<string>("--pod-state") { Description = "Where pods added through the API are kept across restarts", DefaultValueFactory = _ => ApiSettings.DefaultPodState };
+        var metrics = new Option<string>("--metrics-address") { Description = "Serve Prometheus metrics on IP:PORT at /metrics (none: off)", DefaultValueFactory = _ => Metrics.MetricsHost.DefaultAddress };
         var command = new Command("run", "Run one node on real interfaces: pods on AF_PACKET veth ports, VXLAN over a UDP socket on PublicIP:Port. Prints 'ready' once forwarding; SIGHUP reloads the config now")
         {
-            config, stats, buffers, ring, endpoints, prefix, caFile, certFile, keyFile, username, password, publicIp, iface, subnetFile, noVnet, noCoalesce, apiSocket, podState,
+            config, stats, buffers, ring, endpoints, prefix, caFile, certFile, keyFile, username, password, publicIp, iface, subnetFile, noVnet, noCoalesce, apiSocket, podState, metrics,
         };
         command.SetAction(result =>
         {
@@ -46,7 +47,7 @@ internal static class RunCommand
                 Coalesce = !result.GetValue(noCoalesce),
             };
             var ports = new SocketPortFactory(podOptions);
-            var api = new ApiSettings(result.GetValue(apiSocket)!, result.GetValue(podState)!, podOptions,
+            var api = new ApiSettings(result.GetValue(apiSocket)!, result.GetValue(podState)!, podOptions, result.GetValue(metrics) ?? "",
                 SubnetFile: result.GetResult(subnetFile) is { Implicit: false } ? result.GetValue(subnetFile) : null);
             var path = result.GetValue(config)?.FullName;
             var flags = new EtcdFlags

@@ -9,7 +9,7 @@ internal static class ApiPaths
     public static string[] Args()
     {
         var id = Guid.NewGuid().ToString("N")[..12];
-        return ["--api-socket", Path.Combine(Path.GetTempPath(), $"fo-api-{id}.sock"), "--pod-state", Path.Combine(Path.GetTempPath(), $"fo-pods-{id}.json")];
+        return ["--api-socket", Path.Combine(Path.GetTempPath(), $"fo-api-{id}.sock"), "--pod-state", Path.Combine(Path.GetTempPath(), $"fo-pods-{id}.json"), "--metrics-address", "none"];
     }
 
     public static string Text() => string.Join(' ', Args());

@@ -87,7 +87,11 @@ public sealed class CniLabTests(ITestOutputHelper output)
         Assert.Equal(1, CniRuntime.Error(cni.Invoke("ADD", "c1", config: cni.Config(c => c["cniVersion"] = "9.9.9"))).GetProperty("code").GetInt32());
         Assert.Equal(3, CniRuntime.Error(cni.Invoke("ADD", "c1", netns: "/var/run/netns/" + lab.Ns("absent"))).GetProperty("code").GetInt32());
         // An address outside the node's subnet: host-local hands it out, the daemon refuses the port, and ADD undoes it all.
-        var refused = CniRuntime.Error(cni.Invoke("ADD", "c1", config: cni.Config(c => c["ipam"]!["subnet"] = "10.250.0.0/24")));
+        var refused = CniRuntime.Error(cni.Invoke("ADD", "c1", config: cni.Config(c =>
+        {
+            c["ipam"]!["subnet"] = "10.250.0.0/24";
+            c["ipam"]!.AsObject().Remove("rangeStart");
+        })));
         Assert.Equal(101, refused.GetProperty("code").GetInt32());
         Assert.Contains("refused", refused.GetProperty("msg").GetString(), StringComparison.Ordinal);
 

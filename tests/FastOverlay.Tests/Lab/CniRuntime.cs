@@ -81,7 +81,7 @@ internal sealed class CniRuntime(LabRun lab, int node = 1)
     /// <summary>Addresses host-local holds for this network (one file per address in its data directory).</summary>
     public List<string> HeldAddresses() =>
         Directory.Exists(Path.Combine(DataDir, Network))
-            ? [.. Directory.GetFiles(Path.Combine(DataDir, Network)).Select(Path.GetFileName).Where(n => n!.Count(c => c == '.') == 3)!]
+            ? [.. Directory.GetFiles(Path.Combine(DataDir, Network)).Select(f => Path.GetFileName(f)).Where(n => n.Count(c => c == '.') == 3)]
             : [];
 
     public List<string> NodeLinks() =>
