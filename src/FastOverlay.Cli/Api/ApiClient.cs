@@ -45,8 +45,9 @@ internal sealed class ApiClient(string socketPath, TimeSpan? timeout = null) : I
         try
         {
             using var response = _http.Send(request);
-            using var stream = response.Content.ReadAsStream();
-            var json = stream.Length == 0 ? default : JsonDocument.Parse(stream).RootElement.Clone();
+            using var reader = new StreamReader(response.Content.ReadAsStream());
+            var text = reader.ReadToEnd();
+            var json = text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone();
             return ((int)response.StatusCode, json);
         }
         catch (HttpRequestException e) when (e.InnerException is SocketException s)

@@ -35,11 +35,12 @@ internal static class ClientCommands
         var wait = new Option<double>("--timeout") { Description = "Seconds to wait for them", DefaultValueFactory = _ => 10 };
         trace.Options.Add(count);
         trace.Options.Add(wait);
-        trace.Options.Add(json);
+        var traceJson = new Option<bool>("--json") { Description = "Print the API's JSON" };
+        trace.Options.Add(traceJson);
         Wire(trace, output, error, (client, r) =>
         {
             var body = client.Get(string.Create(CultureInfo.InvariantCulture, $"v1/trace?count={r.GetValue(count)}&timeout={r.GetValue(wait)}"));
-            if (r.GetValue(json)) output.WriteLine(JsonSerializer.Serialize(body, Indented));
+            if (r.GetValue(traceJson)) output.WriteLine(JsonSerializer.Serialize(body, Indented));
             else TablePrinter.Trace(body, output);
         }, timeout: r => TimeSpan.FromSeconds(r.GetValue(wait) + 10));
         return [status, pods, peers, trace];

@@ -50,6 +50,10 @@ internal static class NodeApiRoutes
             {
                 return Error(409, e.Message);
             }
+            catch (TimeoutException)
+            {
+                return Error(503, "the forwarder did not take the trace (is it running?)");
+            }
         });
     }
 

@@ -54,7 +54,13 @@ internal sealed class NodeMetrics
 
     public CollectorRegistry Registry { get; }
 
+    // Two scrapes at once must not interleave their port bookkeeping.
     private void Collect()
+    {
+        lock (_ports) CollectLocked();
+    }
+
+    private void CollectLocked()
     {
         var controller = _api.Controller;
         _forwarding.Set(controller is null ? 0 : 1);

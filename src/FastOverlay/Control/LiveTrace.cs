@@ -30,6 +30,8 @@ public sealed class LiveTrace
     public ForwardingState? State { get; private set; }
     public bool TimedOut { get; private set; }
     internal Task<LiveTrace> Completion => _done.Task;
+    /// <summary>Past its deadline by more than the forwarder's longest sleep could explain: nobody is servicing it.</summary>
+    internal bool Stale => Stopwatch.GetTimestamp() - _deadline > 5 * Stopwatch.Frequency;
 
     /// <summary>Forwarder thread only. Returns true when the trace is finished and detached.</summary>
     internal bool Service(NodeForwarder forwarder)

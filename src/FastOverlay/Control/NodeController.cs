@@ -120,9 +120,11 @@ public sealed class NodeController : IDisposable
     public Task<LiveTrace> TraceAsync(int packets, TimeSpan timeout)
     {
         var trace = new LiveTrace(packets, timeout);
-        if (Interlocked.CompareExchange(ref _trace, trace, null) is not null)
-            throw new InvalidOperationException("a trace is already running on this node; try again when it ends");
-        return trace.Completion;
+        // A trace the forwarder never serviced (its thread stopped: an etcd node that lost its lease) is replaced.
+        var current = _trace;
+        if (current is not null && !current.Stale) throw new InvalidOperationException("a trace is already running on this node; try again when it ends");
+        if (Interlocked.CompareExchange(ref _trace, trace, current) != current) throw new InvalidOperationException("a trace is already running on this node; try again when it ends");
+        return trace.Completion.WaitAsync(timeout + TimeSpan.FromSeconds(5));
     }
 
     private void Rebuild(OverlayConfig next, IReadOnlyList<PodConfig> apiPods)
@@ -165,7 +167,7 @@ public sealed class NodeController : IDisposable
     /// </summary>
     public void AfterPoll(ForwardingState polled)
     {
-        if (_trace is { } trace && trace.Service(Forwarder)) _trace = null;
+        if (_trace is { } trace && trace.Service(Forwarder)) Interlocked.CompareExchange(ref _trace, null, trace);
         if (!_hasRetired) return;
         lock (_gate)
         {

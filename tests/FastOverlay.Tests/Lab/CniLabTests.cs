@@ -73,6 +73,28 @@ public sealed class CniLabTests(ITestOutputHelper output)
     }
 
     [SkippableFact]
+    public void Pods_added_by_the_plugin_on_two_nodes_carry_ping_UDP_and_TCP_across()
+    {
+        Require();
+        LabRequirements.Require("iperf3");
+        using var lab = LabRun.Up("fastoverlay", output);
+        var (node1, node2) = (new CniRuntime(lab, node: 1), new CniRuntime(lab, node: 2));
+        node1.CreateContainer("c1");
+        node2.CreateContainer("d1");
+        var ip1 = node1.Add("c1");
+        var ip2 = node2.Add("d1");
+        Assert.StartsWith("10.244.2.", ip2, StringComparison.Ordinal);
+        AssertPing(lab, "c1", ip2);
+        AssertPing(lab, "d1", ip1);
+        // iperf3's servers are the lab's pods: CNI pods as clients, same node and across, both directions.
+        lab.AssertUdp("c1", "p21");
+        lab.AssertTcp("c1", "p21");
+        lab.AssertTcp("d1", "p11", reverse: true);
+        lab.AssertUdp("c1", "p12");
+        lab.AssertTcp("c1", "p12");
+    }
+
+    [SkippableFact]
     public void Bad_configs_a_missing_netns_and_a_stopped_daemon_give_CNI_errors_and_leave_nothing_behind()
     {
         Require();

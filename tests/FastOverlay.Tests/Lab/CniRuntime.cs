@@ -13,7 +13,7 @@ internal sealed class CniRuntime(LabRun lab, int node = 1)
     public const string DebianPluginDir = "/usr/lib/cni";
 
     public string Network { get; } = $"fo{lab.Prefix}";
-    public string DataDir => Path.Combine(lab.StateDir, "ipam");
+    public string DataDir => Path.Combine(lab.StateDir, $"ipam{node}");
     public string ApiSocket { get; set; } = Path.Combine(lab.StateDir, $"node{node}.sock");
 
     public string Config(Action<JsonObject>? edit = null)
