@@ -56,6 +56,15 @@ public sealed partial class EtcdLabTests(ITestOutputHelper output)
 
             foreach (var (a, b) in new[] { (1, 2), (1, 3), (2, 3), (2, 1), (3, 1), (3, 2) })
                 AssertPing(p, a, b);
+
+            // The node API of an etcd node: its lease, the etcd source, both peers.
+            var (so, se) = (new StringWriter(), new StringWriter());
+            Assert.True(FastOverlay.Cli.Program.BuildCommand(so, se).Parse(["status", "--json", "--api-socket", Path.Combine(state, "api1.sock")]).Invoke() == 0, se.ToString());
+            var status = System.Text.Json.JsonDocument.Parse(so.ToString()).RootElement;
+            Assert.Equal("10.244.1.0/24", status.GetProperty("lease").GetProperty("subnet").GetString());
+            Assert.True(status.GetProperty("lease").GetProperty("held").GetBoolean());
+            Assert.StartsWith("etcd ", status.GetProperty("source").GetString(), StringComparison.Ordinal);
+            Assert.Equal(["node-10.244.2.0-24", "node-10.244.3.0-24"], status.GetProperty("peers").EnumerateArray().Select(e => e.GetProperty("subnet").GetString() is { } s ? "node-" + s.Replace('/', '-') : "").Order());
             foreach (var (a, b) in new[] { (1, 2), (1, 3), (2, 3) })
             {
                 Iperf(p, a, b, udp: true);
