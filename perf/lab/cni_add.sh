@@ -6,12 +6,14 @@
 #
 #   perf/lab/cni_add.sh [PODS]          (default 20; root; builds nothing: run `dotnet build -c Release` first)
 #   FASTOVERLAY_CNI=/opt/cni/bin/fastoverlay perf/lab/cni_add.sh   # time an installed plugin (apphost) instead of `dotnet fastoverlay.dll`
+#   PARALLEL=8 perf/lab/cni_add.sh 40                              # 8 plugin processes at a time, as a runtime starting many pods
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 PODS=${1:-20}
 DLL=${FASTOVERLAY_DLL:-$REPO/src/FastOverlay.Cli/bin/Release/net10.0/fastoverlay.dll}
 PLUGIN=${FASTOVERLAY_CNI:-}
+PARALLEL=${PARALLEL:-1}
 [ -x /usr/lib/cni/host-local ] || { echo "needs host-local: apt-get install containernetworking-plugins" >&2; exit 1; }
 export LAB_PREFIX=cb$(printf '%06x' $((RANDOM * RANDOM % 16777216)))
 S=/tmp/fastoverlay-lab.$LAB_PREFIX
@@ -30,15 +32,17 @@ for i in $(seq 1 "$PODS"); do ip netns add "$LAB_PREFIX-c$i"; done
 plugin() {   # COMMAND POD
   CNI_COMMAND=$1 CNI_CONTAINERID=$LAB_PREFIX-c$2 CNI_NETNS=/var/run/netns/$LAB_PREFIX-c$2 CNI_IFNAME=eth0 \
   CNI_PATH=/opt/cni/bin:/usr/lib/cni ip netns exec "$LAB_PREFIX-n1" \
-    ${PLUGIN:-dotnet $DLL} < "$S/cni.json" > "$S/out.json" || { cat "$S/out.json" >&2; exit 1; }
+    ${PLUGIN:-dotnet $DLL} < "$S/cni.json" > "$S/out$2.json" || { cat "$S/out$2.json" >&2; exit 1; }
 }
+export -f plugin
+export LAB_PREFIX S DLL PLUGIN
 
 run() {   # COMMAND
   local start end
   start=$(date +%s%N)
-  for i in $(seq 1 "$PODS"); do plugin "$1" "$i"; done
+  seq 1 "$PODS" | xargs -P "$PARALLEL" -I{} bash -c 'plugin "$0" "$1"' "$1" {}
   end=$(date +%s%N)
-  awk -v n="$PODS" -v ns=$((end - start)) -v c="$1" 'BEGIN { printf "%-4s %d pods in %.2f s: %.1f ms per pod, %.1f pods/s\n", c, n, ns / 1e9, ns / 1e6 / n, n / (ns / 1e9) }'
+  awk -v n="$PODS" -v p="$PARALLEL" -v ns=$((end - start)) -v c="$1" 'BEGIN { printf "%-4s %d pods (%d at a time) in %.2f s: %.1f ms per pod, %.1f pods/s\n", c, n, p, ns / 1e9, ns / 1e6 / n, n / (ns / 1e9) }'
 }
 run ADD
 # Every pod answers through FastOverlay (the last one pings the first).
