@@ -15,9 +15,9 @@ internal static class TablePrinter
         else o.WriteLine("node      not forwarding (no lease held yet)");
         o.WriteLine($"source    {S(s, "source")}");
         if (s.GetProperty("lease") is { ValueKind: JsonValueKind.Object } l)
-            o.WriteLine($"lease     {S(l, "subnet")} held={l.GetProperty("held")} expires {S(l, "expires")} etcd {S(l, "endpoints")}");
+            o.WriteLine($"lease     {S(l, "subnet")} held {S(l, "held")}, expires {S(l, "expires")}, etcd {S(l, "endpoints")}");
         var f = s.GetProperty("features");
-        o.WriteLine($"features  vnet header {f.GetProperty("vnetHeader")}, coalesce {f.GetProperty("coalesce")}, pod ring {S(f, "podRing")}, proxy ARP {f.GetProperty("proxyArp")}");
+        o.WriteLine($"features  vnet header {S(f, "vnetHeader")}, coalesce {S(f, "coalesce")}, pod ring {S(f, "podRing")}, proxy ARP {S(f, "proxyArp")}");
         o.WriteLine($"workers   {s.GetProperty("workers")}    uptime {TimeSpan.FromSeconds(s.GetProperty("uptimeSeconds").GetDouble()):d\\.hh\\:mm\\:ss}");
         o.WriteLine();
         Peers(s.GetProperty("peers"), o);
@@ -55,6 +55,7 @@ internal static class TablePrinter
         if (t.GetProperty("timedOut").GetBoolean()) o.WriteLine($"(fewer than {t.GetProperty("requested")} packets went through before the timeout)");
     }
 
+    /// <summary>A field as text: strings bare, other values as JSON writes them (true, not True), "-" when absent.</summary>
     private static string S(JsonElement e, string name) =>
-        e.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v.ToString() : "-";
+        !e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? "-" : v.ValueKind == JsonValueKind.String ? v.GetString()! : v.GetRawText();
 }
