@@ -162,7 +162,10 @@ write_config() {   # node N: the config `fastoverlay run` reads
 EOF
 }
 
-start_cmd() { echo "ip netns exec $(ns_node "$1") dotnet $DLL run --config $S/node$1.json"; }
+# Each node's API socket, pod state and subnet.env stay in the lab's state directory (the defaults under /run would
+# be shared by both nodes and by any real daemon on the machine).
+node_flags() { echo "--api-socket $S/node$1.sock --pod-state $S/pods$1.json --subnet-file $S/subnet$1.env"; }
+start_cmd() { echo "ip netns exec $(ns_node "$1") dotnet $DLL run --config $S/node$1.json $(node_flags "$1")"; }
 
 start_node() {
   # Two statements: `local` expands all its words before assigning any, so log=...$n would not see this n.
@@ -171,7 +174,7 @@ start_node() {
   [ -f "$DLL" ] || die "$DLL not found: build it (dotnet build -c Release src/FastOverlay.Cli) or set FASTOVERLAY_DLL"
   if [ -f "$S/node$n.pid" ] && kill -0 "$(cat "$S/node$n.pid")" 2>/dev/null; then die "node$n already running"; fi
   # setsid: the forwarder is nobody's terminal job; `ip netns exec` and setsid exec, so $! is the dotnet process.
-  setsid ip netns exec "$(ns_node "$n")" dotnet "$DLL" run --config "$S/node$n.json" </dev/null >>"$log" 2>&1 &
+  setsid ip netns exec "$(ns_node "$n")" dotnet "$DLL" run --config "$S/node$n.json" $(node_flags "$n") </dev/null >>"$log" 2>&1 &
   pid=$!
   echo "$pid" > "$S/node$n.pid"
   until grep -q '^ready' "$log" 2>/dev/null; do

@@ -1,22 +1,21 @@
-using System.Globalization;
-using FastOverlay.Capture;
+using FastOverlay.Cli.Trace;
 using FastOverlay.Cluster;
 using FastOverlay.Pipeline;
-using FastOverlay.Tables;
-using FastOverlay.Wire;
 
 namespace FastOverlay.Cli.Demo;
 
 /// <summary>Prints the hops of a walk from the pipeline's trace, one line per thing that happened.</summary>
 internal sealed class TracePrinter(InMemoryCluster cluster, PacketTracer tracer, TextWriter output)
 {
+    private readonly HopDescriber _hops = new(node => cluster.Nodes.FirstOrDefault(n => n.Name == node)?.State, tracer);
+
     public void PrintWalk(ClusterDemo.WalkResult walk)
     {
         output.WriteLine(walk.Title);
         var step = 0;
         foreach (var record in walk.Hops)
         {
-            var line = Describe(record);
+            var line = _hops.Describe(record);
             if (line is null) continue;
             output.WriteLine($"  {++step,3}  {record.Node,-8} {line}");
         }
@@ -24,73 +23,5 @@ internal sealed class TracePrinter(InMemoryCluster cluster, PacketTracer tracer,
         output.WriteLine();
     }
 
-    public string PortName(string node, int port)
-    {
-        if (port < 0) return "?";
-        var forwarder = cluster.Nodes.FirstOrDefault(n => n.Name == node);
-        var ports = forwarder?.State.Ports;
-        return ports is not null && port < ports.Length && ports[port] is { } p ? p.Name : $"port {port}";
-    }
-
-    private string? Describe(TraceRecord r)
-    {
-        var ip = static (uint a) => Ipv4Address.Format(a);
-        switch (r.Event)
-        {
-            case TraceEvent.EndpointSent:
-                return $"sends         {FrameSummary.Describe(tracer.Frame(r))}";
-            case TraceEvent.EndpointReceived:
-                return $"receives      {FrameSummary.Describe(tracer.Frame(r))}";
-            case TraceEvent.Receive:
-                return $"rx {PortName(r.Node, r.Port),-15} {FrameSummary.Describe(tracer.Frame(r))}";
-            case TraceEvent.Transmit:
-                return $"tx {PortName(r.Node, r.Port),-15} {FrameSummary.Describe(tracer.Frame(r))}";
-            case TraceEvent.ArpLearned:
-                return $"arp learn     {ip(r.A)} is-at {new MacAddress(r.Mac)} on {PortName(r.Node, r.Port)}";
-            case TraceEvent.ArpAnswered:
-                return $"arp reply     {ip(r.A)} is-at {new MacAddress(r.Mac)} (gateway{(r.A == NodeGateway(r.Node) ? "" : ", proxy ARP")}) to {ip(r.B)}";
-            case TraceEvent.ArpRequestSent:
-                return $"arp request   who-has {ip(r.A)} on {PortName(r.Node, r.Port)}";
-            case TraceEvent.ArpParked:
-                return $"arp miss      {ip(r.A)} unresolved: packet parked until the reply";
-            case TraceEvent.ArpReleased:
-                return $"arp resolved  {ip(r.A)}: parked packet released";
-            case TraceEvent.RouteLookup:
-                return $"route lookup  {ip(r.A)} -> {RouteText(r.Node, r.A, r.B)}";
-            case TraceEvent.TtlDecremented:
-                return $"ttl           decremented to {r.A}";
-            case TraceEvent.NeighborResolved:
-                return $"neighbour     {ip(r.A)} is {new MacAddress(r.Mac)} on {PortName(r.Node, r.Port)}: MACs rewritten";
-            case TraceEvent.Encapsulated:
-                return $"vxlan encap   outer {ip(r.A)}:{r.C >> 16} -> {ip(r.B)}:{r.C & 0xFFFF}, VNI {r.Mac}";
-            case TraceEvent.Decapsulated:
-                return $"vxlan decap   from peer {ip(r.A)}, VNI {r.C}: outer 50 bytes stripped";
-            case TraceEvent.IcmpEchoReply:
-                return $"icmp          echo reply from {ip(r.A)} to {ip(r.B)}";
-            case TraceEvent.IcmpError:
-                return $"icmp          error type {r.B} code {r.C} to {ip(r.A)}";
-            case TraceEvent.Drop:
-                return $"drop          {r.Reason}: {DropReasons.Describe(r.Reason)}";
-            default:
-                return null;
-        }
-    }
-
-    private uint NodeGateway(string node) => cluster.Nodes.First(n => n.Name == node).State.Node.GatewayIp;
-
-    private string RouteText(string node, uint address, uint value)
-    {
-        if (value == RouteTable.NoRoute) return "no route";
-        var state = cluster.Nodes.First(n => n.Name == node).State;
-        var prefix = state.Routes.Routes.Where(kv => kv.Value == value && kv.Key.Contains(address)).OrderByDescending(kv => kv.Key.Length).Select(kv => kv.Key.ToString()).FirstOrDefault() ?? "?";
-        var index = RouteTarget.Index(value);
-        return RouteTarget.Kind(value) switch
-        {
-            RouteKind.LocalSubnet => $"{prefix} local pod subnet (resolve with ARP)",
-            RouteKind.LocalPod => $"{prefix} pod on {PortName(node, index)}",
-            RouteKind.Peer => $"{prefix} via {state.Peers[index].Name} (VXLAN to {state.Peers[index].PublicIp}, VTEP {state.Peers[index].VtepMac})",
-            RouteKind.Local => $"{prefix} this node",
-            var k => string.Create(CultureInfo.InvariantCulture, $"{prefix} {k}"),
-        };
-    }
+    public string PortName(string node, int port) => _hops.PortName(node, port);
 }

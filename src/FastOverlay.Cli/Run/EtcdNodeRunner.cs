@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using FastOverlay.Cli.Api;
 using FastOverlay.Config;
 using FastOverlay.Control;
 using FastOverlay.Control.Etcd;
@@ -13,7 +14,7 @@ namespace FastOverlay.Cli.Run;
 /// lease is held, rebuilt on every peer change, and stopped when the lease is lost until it is held again; etcd
 /// itself is never on the data path. Exit codes as <see cref="NodeRunner"/>.
 /// </summary>
-internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error)
+internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSettings api)
 {
     private readonly ManualResetEventSlim _stop = new();
     private readonly CancellationTokenSource _cancel = new();
@@ -69,9 +70,10 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error)
 
         var current = file;
         var started = Stopwatch.GetTimestamp();
+        var pods = api.LoadPods(interfaces, log);
         var node = new MembershipNode(
             lease => ConfigLoader.Complete(current.ToConfig(Network!, lease, publicIp, underlay, Environment.MachineName), interfaces),
-            config => NodeController.Start(config, ports, poolBuffers, workers),
+            config => NodeController.Start(config, ports, poolBuffers, pods.PodConfigs, workers),
             log,
             started: Started,
             stopping: controller => Stopping(controller, final: false));
@@ -82,6 +84,23 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error)
             await membership.RunAsync(Network, mtu, node, _cancel.Token).ConfigureAwait(false);
         });
         running.ContinueWith(_ => _stop.Set(), TaskScheduler.Default);
+        var endpoints = string.Join(',', options.Endpoints);
+        NodeServices host;
+        try
+        {
+            host = NodeServices.Start(api, new NodeApi(pods, api.PodOptions, () => node.Controller, $"etcd {endpoints} prefix {options.Prefix}")
+            {
+                Lease = () => node.Lease is { } l ? new LeaseView(l.Subnet.ToString(), l.Expires, node.Controller is not null, endpoints) : null,
+            }, log);
+        }
+        catch (IOException e)
+        {
+            error.WriteLine($"fastoverlay: {e.Message}");
+            _cancel.Cancel();
+            _stop.Set();
+            return NodeRunner.ExitFailure;
+        }
+        using var hostLifetime = host;
 
         using var watcher = configPath is null ? null : new ConfigWatcher(configPath, bytes, b =>
         {

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using FastOverlay.Cli.Api;
 using FastOverlay.Config;
 using FastOverlay.Control;
 
@@ -11,7 +12,7 @@ namespace FastOverlay.Cli.Run;
 /// on SIGINT/SIGTERM stop the thread, drain the forwarder, close the ports and check no buffer leaked.
 /// Exit codes: 0 clean stop, 1 runtime failure (a port would not open, the loop died, buffers leaked), 2 bad configuration.
 /// </summary>
-internal sealed class NodeRunner(TextWriter output, TextWriter error)
+internal sealed class NodeRunner(TextWriter output, TextWriter error, ApiSettings api)
 {
     public const int ExitOk = 0;
     public const int ExitFailure = 1;
@@ -35,10 +36,11 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error)
             return ExitBadConfig;
         }
 
+        var pods = api.LoadPods(interfaces, error);
         NodeController controller;
         try
         {
-            controller = NodeController.Start(config, ports, poolBuffers, workers);
+            controller = NodeController.Start(config, ports, poolBuffers, pods.PodConfigs, workers);
         }
         catch (IOException e)
         {
@@ -64,6 +66,12 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error)
             loop.Start();
             if (!loop.WaitUntilPolling(TimeSpan.FromSeconds(30)) || loop.Failure is not null) return Fail(loop, controller);
             printer.PrintStart(config);
+            using var host = StartApi(new NodeApi(pods, api.PodOptions, () => controller, $"config {configPath}"), config);
+            if (host is null)
+            {
+                loop.Stop();
+                return ExitFailure;
+            }
             output.WriteLine("ready");
             output.Flush();
             watcher.Start();
@@ -84,6 +92,22 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error)
         if (leaked == 0) return ExitOk;
         error.WriteLine($"fastoverlay: {leaked} packet buffers leaked: a buffer ownership bug");
         return ExitFailure;
+    }
+
+    /// <summary>The node API (and subnet.env when asked for): without them the CNI plugin cannot attach pods, so a failure stops the node.</summary>
+    private NodeServices? StartApi(NodeApi nodeApi, OverlayConfig config)
+    {
+        try
+        {
+            if (api.SubnetFile is { } file)
+                Control.Subnets.SubnetFile.Write(file, config.Network, config.Node.Subnet, nodeApi.Controller!.Forwarder.State.Node.InnerMtu);
+            return NodeServices.Start(api, nodeApi, output);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"fastoverlay: {e.Message}");
+            return null;
+        }
     }
 
     private static byte[] ReadConfig(string path)

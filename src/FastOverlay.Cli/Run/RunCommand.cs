@@ -31,9 +31,13 @@ internal static class RunCommand
         var workers = new Option<int>("--workers") { Description = "Forwarding threads, each with its own sockets: flows are spread by PACKET_FANOUT_HASH and SO_REUSEPORT (default: one per CPU)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var noVnet = new Option<bool>("--no-vnet-header") { Description = "Pod ports without PACKET_VNET_HDR (pods then need TSO/GSO off): the pre-offload path, a kill switch" };
         var noCoalesce = new Option<bool>("--no-coalesce") { Description = "Do not merge TCP segments into super-frames toward pods (a kill switch; they still get NEEDS_CSUM frames)" };
+        var apiSocket = Api.ClientCommands.SocketOption();
+        apiSocket.Description = "Serve the node API (status, pods, counters, trace) on this Unix socket, mode 0600";
+        var podState = new Option<string>("--pod-state") { Description = "Where pods added through the API are kept across restarts", DefaultValueFactory = _ => ApiSettings.DefaultPodState };
+        var metrics = new Option<string>("--metrics-address") { Description = "Serve Prometheus metrics on IP:PORT at /metrics (none: off)", DefaultValueFactory = _ => Metrics.MetricsHost.DefaultAddress };
         var command = new Command("run", "Run one node on real interfaces: pods on AF_PACKET veth ports, VXLAN over a UDP socket on PublicIP:Port. Prints 'ready' once forwarding; SIGHUP reloads the config now")
         {
-            config, stats, buffers, ring, endpoints, prefix, caFile, certFile, keyFile, username, password, publicIp, iface, subnetFile, noVnet, noCoalesce, workers,
+            config, stats, buffers, ring, endpoints, prefix, caFile, certFile, keyFile, username, password, publicIp, iface, subnetFile, noVnet, noCoalesce, workers, apiSocket, podState, metrics,
         };
         command.SetAction(result =>
         {
@@ -43,12 +47,15 @@ internal static class RunCommand
                 error.WriteLine("fastoverlay: --workers must be at least 1");
                 return NodeRunner.ExitBadConfig;
             }
-            var ports = new SocketPortFactory(new AfPacketOptions
+            var podOptions = new AfPacketOptions
             {
                 Ring = result.GetValue(ring),
                 VnetHeader = !result.GetValue(noVnet),
                 Coalesce = !result.GetValue(noCoalesce),
-            }, workers: workerCount);
+            };
+            var ports = new SocketPortFactory(podOptions, workers: workerCount);
+            var api = new ApiSettings(result.GetValue(apiSocket)!, result.GetValue(podState)!, podOptions, result.GetValue(metrics) ?? "",
+                SubnetFile: result.GetResult(subnetFile) is { Implicit: false } ? result.GetValue(subnetFile) : null);
             var path = result.GetValue(config)?.FullName;
             var flags = new EtcdFlags
             {
@@ -64,13 +71,13 @@ internal static class RunCommand
                 SubnetFile = result.GetValue(subnetFile)!,
             };
             if (flags.Endpoints is not null || path is not null && HasEtcdSection(path))
-                return new EtcdNodeRunner(output, error).Run(path, flags, result.GetValue(stats), result.GetValue(buffers), ports, workerCount);
+                return new EtcdNodeRunner(output, error, api).Run(path, flags, result.GetValue(stats), result.GetValue(buffers), ports, workerCount);
             if (path is null)
             {
                 error.WriteLine("fastoverlay: run needs --config FILE, or --etcd-endpoints to join a cluster through etcd");
                 return NodeRunner.ExitBadConfig;
             }
-            return new NodeRunner(output, error).Run(path, result.GetValue(stats), result.GetValue(buffers), ports, workerCount);
+            return new NodeRunner(output, error, api).Run(path, result.GetValue(stats), result.GetValue(buffers), ports, workerCount);
         });
         return command;
     }

@@ -21,6 +21,10 @@ public sealed class NodeController : IDisposable
     private readonly NodeWorker[] _workers;
     private volatile bool _hasRetired;
     private bool _disposed;
+    // Pods the node API added (the CNI plugin's): merged with the file's pods at every rebuild. A pod the file also
+    // names is the file's; the API's entry is ignored while it does.
+    private IReadOnlyList<PodConfig> _apiPods = [];
+    private volatile LiveTrace? _trace;
 
     private NodeController(OverlayConfig config, IPortFactory factory, NodeWorker[] workers)
     {
@@ -40,10 +44,10 @@ public sealed class NodeController : IDisposable
     public NodeCounters TotalCounters() => NodeCounters.Sum(_workers.Select(w => w.Forwarder.Counters));
 
     /// <summary>Opens every port of every worker (closing them again if any fails) and builds the first states.</summary>
-    public static NodeController Start(OverlayConfig config, IPortFactory factory, int poolBuffers = 16384, int workers = 1)
+    public static NodeController Start(OverlayConfig config, IPortFactory factory, int poolBuffers = 16384, IReadOnlyList<PodConfig>? apiPods = null, int workers = 1)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
-        var plan = NodePlan.From(config);
+        var plan = NodePlan.From(Merge(config, apiPods ?? []));
         var exchange = workers > 1 ? new NeighbourExchange(workers) : null;
         var opened = new List<IPacketPort>();
         try
@@ -65,7 +69,7 @@ public sealed class NodeController : IDisposable
                 worker.Forwarder = new NodeForwarder(pool, state, exchange: exchange, worker: w);
                 all[w] = worker;
             }
-            return new NodeController(config, factory, all);
+            return new NodeController(config, factory, all) { _apiPods = apiPods ?? [] };
         }
         catch
         {
@@ -90,11 +94,53 @@ public sealed class NodeController : IDisposable
     /// </summary>
     public void Apply(OverlayConfig next)
     {
-        lock (_gate)
+        lock (_gate) Rebuild(next, _apiPods);
+    }
+
+    /// <summary>The pods the node API manages (from any thread); rebuilt and swapped as a config reload is.</summary>
+    public IReadOnlyList<PodConfig> ApiPods
+    {
+        get { lock (_gate) return _apiPods; }
+    }
+
+    /// <summary>
+    /// Replaces the API-managed pods and rebuilds, with the same guarantees as <see cref="Apply"/>: on an error
+    /// (an interface that cannot be opened, an address the state refuses) nothing changes.
+    /// </summary>
+    public void SetApiPods(IReadOnlyList<PodConfig> pods)
+    {
+        lock (_gate) Rebuild(Config, pods);
+    }
+
+    /// <summary>The file's pods first, then the API's whose interface the file does not name.</summary>
+    public static OverlayConfig Merge(OverlayConfig config, IReadOnlyList<PodConfig> apiPods)
+    {
+        if (apiPods.Count == 0) return config;
+        var named = config.Node.Pods.Select(p => p.Interface).ToHashSet(StringComparer.Ordinal);
+        return config with { Node = config.Node with { Pods = [.. config.Node.Pods, .. apiPods.Where(p => !named.Contains(p.Interface))] } };
+    }
+
+    /// <summary>
+    /// Records the next <paramref name="packets"/> packets through worker 0's pipeline. The tracer is attached and
+    /// detached on that worker's thread (in <see cref="AfterPoll(int, ForwardingState)"/>), so its records are never
+    /// read while written. With several workers only the flows the kernel hands worker 0 are traced.
+    /// </summary>
+    public Task<LiveTrace> TraceAsync(int packets, TimeSpan timeout)
+    {
+        var trace = new LiveTrace(packets, timeout);
+        // A trace the forwarder never serviced (its thread stopped: an etcd node that lost its lease) is replaced.
+        var current = _trace;
+        if (current is not null && !current.Stale) throw new InvalidOperationException("a trace is already running on this node; try again when it ends");
+        if (Interlocked.CompareExchange(ref _trace, trace, current) != current) throw new InvalidOperationException("a trace is already running on this node; try again when it ends");
+        return trace.Completion.WaitAsync(timeout + TimeSpan.FromSeconds(5));
+    }
+
+    private void Rebuild(OverlayConfig next, IReadOnlyList<PodConfig> apiPods)
+    {
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             RefuseNodeChanges(Config, next);
-            var plan = NodePlan.From(next);
+            var plan = NodePlan.From(Merge(next, apiPods));
             var opened = new List<IPacketPort>();
             var built = new (Dictionary<string, IPacketPort> Ports, ForwardingState State)[_workers.Length];
             try
@@ -136,6 +182,7 @@ public sealed class NodeController : IDisposable
             }
             _hasRetired = _workers.Any(w => w.Retired.Count > 0);
             Config = next;
+            _apiPods = apiPods;
         }
     }
 
@@ -148,6 +195,7 @@ public sealed class NodeController : IDisposable
     /// </summary>
     public void AfterPoll(int worker, ForwardingState polled)
     {
+        if (worker == 0 && _trace is { } trace && trace.Service(Forwarder)) Interlocked.CompareExchange(ref _trace, null, trace);
         if (!_hasRetired) return;
         lock (_gate)
         {
@@ -192,6 +240,8 @@ public sealed class NodeController : IDisposable
         {
             if (_disposed) return;
             _disposed = true;
+            _trace?.Abandon();
+            _trace = null;
             foreach (var worker in _workers)
             {
                 foreach (var (_, port) in worker.Retired) (port as IDisposable)?.Dispose();

@@ -44,7 +44,7 @@ public sealed class EtcdRunCommandTests(EtcdServer etcd) : IClassFixture<EtcdSer
         var prefix = $"/bad{Guid.NewGuid():N}/coreos.com/network";
         etcd.Ctl("put", prefix + "/config", """{"Network":"10.244.0.0/16"}""");
         var error = new StringWriter();
-        var rc = Program.BuildCommand(new StringWriter(), error).Parse(["run", "--etcd-endpoints", etcd.Endpoint, "--etcd-prefix", prefix, "--public-ip", "127.0.0.1", "--subnet-file", "/nonexistent/subnet.env"]).Invoke();
+        var rc = Program.BuildCommand(new StringWriter(), error).Parse(["run", "--etcd-endpoints", etcd.Endpoint, "--etcd-prefix", prefix, "--public-ip", "127.0.0.1", "--subnet-file", "/nonexistent/subnet.env", .. ApiPaths.Args()]).Invoke();
         Assert.Equal(2, rc);
         Assert.Contains("etcd config.Backend: missing: flanneld would run the \"udp\" backend", error.ToString(), StringComparison.Ordinal);
         Assert.Equal("", etcd.Ctl("get", "--prefix", "--keys-only", prefix + "/subnets/").Trim());
@@ -110,7 +110,7 @@ public sealed class EtcdRunCommandTests(EtcdServer etcd) : IClassFixture<EtcdSer
         {
             var dotnet = Environment.ProcessPath is { } p && Path.GetFileName(p) == "dotnet" ? p : "dotnet";
             var dll = Path.Combine(AppContext.BaseDirectory, "fastoverlay.dll");
-            return new ChildProcess(Process.Start(new ProcessStartInfo(dotnet, $"{dll} {arguments}") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false })!);
+            return new ChildProcess(Process.Start(new ProcessStartInfo(dotnet, $"{dll} {arguments} {ApiPaths.Text()}") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false })!);
         }
 
         public bool WaitForLine(Func<string, bool> match, TimeSpan timeout)

@@ -116,7 +116,7 @@ public sealed class RunCommandTests
         {
             var dotnet = Environment.ProcessPath is { } p && Path.GetFileName(p) == "dotnet" ? p : "dotnet";
             var dll = Path.Combine(AppContext.BaseDirectory, "fastoverlay.dll");
-            var start = new ProcessStartInfo("ip", $"netns exec {ns.Name} {dotnet} {dll} run --config {config} --stats 0.5")
+            var start = new ProcessStartInfo("ip", $"netns exec {ns.Name} {dotnet} {dll} run --config {config} --stats 0.5 {ApiPaths.Text()}")
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,

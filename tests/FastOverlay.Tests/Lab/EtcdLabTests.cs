@@ -42,7 +42,8 @@ public sealed partial class EtcdLabTests(ITestOutputHelper output)
             {
                 var config = Path.Combine(state, $"node{k}.json");
                 File.WriteAllText(config, $$$"""{"Etcd":{"Endpoints":["{{{Etcd}}}"]},"Node":{"Name":"node{{{k}}}","Subnet":"10.244.{{{k}}}.0/24","Pods":[{"Interface":"{{{p}}}-v{{{k}}}","IP":"10.244.{{{k}}}.2"}]}}""");
-                nodes.Add(Spawn(p, $"n{k}", "dotnet", LabRequirements.FastOverlayDll, "run", "--config", config, "--iface", $"{p}-u{k}", "--subnet-file", Path.Combine(state, $"subnet{k}.env")));
+                nodes.Add(Spawn(p, $"n{k}", "dotnet", LabRequirements.FastOverlayDll, "run", "--config", config, "--iface", $"{p}-u{k}", "--subnet-file", Path.Combine(state, $"subnet{k}.env"),
+                    "--api-socket", Path.Combine(state, $"api{k}.sock"), "--pod-state", Path.Combine(state, $"pods{k}.json")));
             }
             WaitFor(() => Ready(nodes[1]) && Ready(nodes[2]), TimeSpan.FromSeconds(90), "both FastOverlay nodes ready");
             Assert.Equal("FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n", File.ReadAllText(Path.Combine(state, "subnet1.env")));
@@ -55,6 +56,15 @@ public sealed partial class EtcdLabTests(ITestOutputHelper output)
 
             foreach (var (a, b) in new[] { (1, 2), (1, 3), (2, 3), (2, 1), (3, 1), (3, 2) })
                 AssertPing(p, a, b);
+
+            // The node API of an etcd node: its lease, the etcd source, both peers.
+            var (so, se) = (new StringWriter(), new StringWriter());
+            Assert.True(FastOverlay.Cli.Program.BuildCommand(so, se).Parse(["status", "--json", "--api-socket", Path.Combine(state, "api1.sock")]).Invoke() == 0, se.ToString());
+            var status = System.Text.Json.JsonDocument.Parse(so.ToString()).RootElement;
+            Assert.Equal("10.244.1.0/24", status.GetProperty("lease").GetProperty("subnet").GetString());
+            Assert.True(status.GetProperty("lease").GetProperty("held").GetBoolean());
+            Assert.StartsWith("etcd ", status.GetProperty("source").GetString(), StringComparison.Ordinal);
+            Assert.Equal(["node-10.244.2.0-24", "node-10.244.3.0-24"], status.GetProperty("peers").EnumerateArray().Select(e => e.GetProperty("subnet").GetString() is { } s ? "node-" + s.Replace('/', '-') : "").Order());
             foreach (var (a, b) in new[] { (1, 2), (1, 3), (2, 3) })
             {
                 Iperf(p, a, b, udp: true);
