@@ -81,7 +81,7 @@ internal static class StatusReport
             forwarding = true,
             node = Enum.GetValues<Counter>().ToDictionary(k => k.ToString(), k => c[k]),
             drops = c.NonZeroDrops().ToDictionary(d => d.Reason.ToString(), d => d.Count),
-            arpEntries = controller.Forwarder.Arp.Count,
+            arpEntries = controller.Workers.Max(w => w.Forwarder.Arp.Count),
             ports = Latest(controller.Ports).Values.OfType<ISocketPort>().ToDictionary(p => p.Name, p => Port(p.Counters)),
         };
     }

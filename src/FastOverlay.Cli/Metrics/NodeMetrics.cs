@@ -1,5 +1,6 @@
 using System.Reflection;
 using FastOverlay.Cli.Api;
+using FastOverlay.Control;
 using FastOverlay.Pipeline;
 using FastOverlay.Ports;
 using Prometheus;
@@ -64,7 +65,7 @@ internal sealed class NodeMetrics
     {
         var controller = _api.Controller;
         _forwarding.Set(controller is null ? 0 : 1);
-        _workers.Set(controller is null ? 0 : 1);
+        _workers.Set(controller?.Workers.Count ?? 0);
         if (_api.Lease() is { } lease)
         {
             _leaseHeld.Set(lease.Held ? 1 : 0);
@@ -77,29 +78,42 @@ internal sealed class NodeMetrics
             if (counter != NodeCounter.Polls) _events.WithLabels(counter.ToString()).IncTo(c[counter]);
         }
         foreach (var (reason, count) in c.NonZeroDrops()) _drops.WithLabels(reason.ToString()).IncTo(count);
-        _arpEntries.Set(controller.Forwarder.Arp.Count);
+        // Each worker keeps its own ARP cache (neighbours are shared between them): the fullest one is the node's.
+        _arpEntries.Set(controller.Workers.Max(w => w.Forwarder.Arp.Count));
         var state = controller.Forwarder.State;
         _peers.Set(state.Peers.Count);
         var fromFile = controller.Config.Node.Pods.Count;
         _pods.WithLabels("config").Set(fromFile);
         _pods.WithLabels("api").Set(state.Ports.Count(p => p is not null) - 1 - fromFile);
-        CollectPorts(state);
+        CollectPorts(controller);
     }
 
-    /// <summary>Ports of the current state; a port that left loses its series (a new port of that name starts again from 0).</summary>
-    private void CollectPorts(ForwardingState state)
+    /// <summary>
+    /// Ports of the current states, summed over the workers (each has its own socket per port, same name); a port
+    /// that left loses its series (a new port of that name starts again from 0).
+    /// </summary>
+    private void CollectPorts(NodeController controller)
     {
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var port in state.Ports)
+        var totals = new Dictionary<string, (long RxFrames, long TxFrames, long RxBytes, long TxBytes, long Drops)>(StringComparer.Ordinal);
+        foreach (var worker in controller.Workers)
         {
-            if (port is not ISocketPort socket || !seen.Add(port.Name)) continue;
-            var p = socket.Counters;
-            _portPackets.WithLabels(port.Name, "rx").IncTo(p.RxFrames);
-            _portPackets.WithLabels(port.Name, "tx").IncTo(p.TxFrames);
-            _portBytes.WithLabels(port.Name, "rx").IncTo(p.RxBytes);
-            _portBytes.WithLabels(port.Name, "tx").IncTo(p.TxBytes);
-            _portDrops.WithLabels(port.Name).IncTo(p.KernelDrops);
+            foreach (var port in worker.Forwarder.State.Ports)
+            {
+                if (port is not ISocketPort socket) continue;
+                var p = socket.Counters;
+                var t = totals.GetValueOrDefault(port.Name);
+                totals[port.Name] = (t.RxFrames + p.RxFrames, t.TxFrames + p.TxFrames, t.RxBytes + p.RxBytes, t.TxBytes + p.TxBytes, t.Drops + p.KernelDrops);
+            }
         }
+        foreach (var (name, t) in totals)
+        {
+            _portPackets.WithLabels(name, "rx").IncTo(t.RxFrames);
+            _portPackets.WithLabels(name, "tx").IncTo(t.TxFrames);
+            _portBytes.WithLabels(name, "rx").IncTo(t.RxBytes);
+            _portBytes.WithLabels(name, "tx").IncTo(t.TxBytes);
+            _portDrops.WithLabels(name).IncTo(t.Drops);
+        }
+        var seen = totals.Keys.ToHashSet(StringComparer.Ordinal);
         foreach (var gone in _ports.Except(seen).ToList())
         {
             _portPackets.RemoveLabelled(gone, "rx");
