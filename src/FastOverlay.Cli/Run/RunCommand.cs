@@ -15,7 +15,7 @@ internal static class RunCommand
     {
         var config = new Option<FileInfo>("--config") { Description = "The node's configuration: flannel's net-conf.json plus Node and Peers; in etcd mode the Node (and \"Etcd\") only. Required without --etcd-endpoints" };
         var stats = new Option<double>("--stats") { Description = "Print counters every this many seconds (0: only at exit)", DefaultValueFactory = _ => 0 };
-        var buffers = new Option<int>("--pool-buffers") { Description = "Packet buffers of 2 KiB each", DefaultValueFactory = _ => 16384 };
+        var buffers = new Option<int>("--pool-buffers") { Description = "Packet buffers of 2 KiB each for the whole node, divided among the workers", DefaultValueFactory = _ => 16384 };
         var ring = new Option<PacketRingVersion>("--pod-ring") { Description = "Receive ring of pod ports: V2 (a frame is seen at once) or V3 (blocks, up to 1 ms later)", DefaultValueFactory = _ => PacketRingVersion.V2 };
         // flanneld's flags, same names and meanings (flannel main.go).
         var endpoints = new Option<string>("--etcd-endpoints") { Description = "etcd mode: comma-separated etcd URLs (flanneld's flag)" };

@@ -31,6 +31,14 @@ public sealed class SocketPortFactory(AfPacketOptions? podOptions = null, UdpUnd
         return options;
     }
 
-    public IPacketPort OpenPod(string interfaceName, PacketPool pool) =>
-        new AfPacketPort(interfaceName, pool, (podOptions ?? new AfPacketOptions()) with { Fanout = workers > 1 });
+    /// <summary>
+    /// With several workers a pod has one socket and ring per worker; the ring blocks are divided among them (at
+    /// least 8 each), so a node's ring memory per pod stays what one worker had, not workers times it.
+    /// </summary>
+    public IPacketPort OpenPod(string interfaceName, PacketPool pool)
+    {
+        var options = podOptions ?? new AfPacketOptions();
+        if (workers > 1) options = options with { Fanout = true, BlockCount = Math.Max(8, options.BlockCount / workers) };
+        return new AfPacketPort(interfaceName, pool, options);
+    }
 }

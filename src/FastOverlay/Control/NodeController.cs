@@ -43,7 +43,10 @@ public sealed class NodeController : IDisposable
     /// <summary>Every worker's counters added up (a new object per call: for display, not the data path).</summary>
     public NodeCounters TotalCounters() => NodeCounters.Sum(_workers.Select(w => w.Forwarder.Counters));
 
-    /// <summary>Opens every port of every worker (closing them again if any fails) and builds the first states.</summary>
+    /// <summary>
+    /// Opens every port of every worker (closing them again if any fails) and builds the first states.
+    /// <paramref name="poolBuffers"/> is the node's total, divided among the workers.
+    /// </summary>
     public static NodeController Start(OverlayConfig config, IPortFactory factory, int poolBuffers = 16384, IReadOnlyList<PodConfig>? apiPods = null, int workers = 1)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
@@ -53,9 +56,11 @@ public sealed class NodeController : IDisposable
         try
         {
             var all = new NodeWorker[workers];
+            // The buffers are the node's, divided among the workers (at least 2048 each: a few bursts of segments).
+            var perWorker = Math.Max(Math.Min(poolBuffers, 2048), poolBuffers / workers);
             for (var w = 0; w < workers; w++)
             {
-                var pool = new PacketPool(poolBuffers);
+                var pool = new PacketPool(perWorker);
                 var underlay = factory.OpenUnderlay(plan.Options, plan.UnderlayInterface, pool);
                 opened.Add(underlay);
                 var worker = new NodeWorker(w, pool, underlay);
