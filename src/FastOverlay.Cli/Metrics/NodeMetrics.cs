@@ -22,6 +22,9 @@ internal sealed class NodeMetrics
     private readonly Counter _portPackets;
     private readonly Counter _portBytes;
     private readonly Counter _portDrops;
+    private readonly Counter _peerPackets;
+    private readonly Counter _peerBytes;
+    private readonly HashSet<string> _peerSeries = new(StringComparer.Ordinal);
     private readonly Gauge _arpEntries;
     private readonly Gauge _pods;
     private readonly Gauge _peers;
@@ -40,6 +43,8 @@ internal sealed class NodeMetrics
         _drops = f.CreateCounter("fastoverlay_drops_total", "Packets the pipeline dropped, by reason (one reason per line of DropReason)", "reason");
         _portPackets = f.CreateCounter("fastoverlay_port_packets_total", "Frames received and sent per port (pod veths and the underlay socket)", "port", "direction");
         _portBytes = f.CreateCounter("fastoverlay_port_bytes_total", "Bytes received and sent per port", "port", "direction");
+        _peerPackets = f.CreateCounter("fastoverlay_peer_packets_total", "VXLAN packets sent to (tx) and received from (rx) each peer node, by its pod subnet", "peer", "direction");
+        _peerBytes = f.CreateCounter("fastoverlay_peer_bytes_total", "Bytes sent to each peer (VXLAN datagrams) and received from it (inner frames)", "peer", "direction");
         _portDrops = f.CreateCounter("fastoverlay_port_kernel_drops_total", "Frames the kernel dropped on a port's socket (ring full)", "port");
         _arpEntries = f.CreateGauge("fastoverlay_arp_entries", "Entries in the node's ARP table");
         _pods = f.CreateGauge("fastoverlay_pods", "Pod ports, by where they came from (config file or node API)", "source");
@@ -86,6 +91,40 @@ internal sealed class NodeMetrics
         _pods.WithLabels("config").Set(fromFile);
         _pods.WithLabels("api").Set(state.Ports.Count(p => p is not null) - 1 - fromFile);
         CollectPorts(controller);
+        CollectPeers(controller);
+    }
+
+    /// <summary>Each peer's counters summed over the workers; a peer that left loses its series.</summary>
+    private void CollectPeers(NodeController controller)
+    {
+        var totals = new Dictionary<string, (long TxPackets, long TxBytes, long RxPackets, long RxBytes)>(StringComparer.Ordinal);
+        foreach (var worker in controller.Workers)
+        {
+            foreach (var template in worker.Forwarder.State.Templates)
+            {
+                var name = template.Peer.Subnet.ToString();
+                var c = template.Counters;
+                var t = totals.GetValueOrDefault(name);
+                totals[name] = (t.TxPackets + c.TxPackets, t.TxBytes + c.TxBytes, t.RxPackets + c.RxPackets, t.RxBytes + c.RxBytes);
+            }
+        }
+        foreach (var (name, t) in totals)
+        {
+            _peerPackets.WithLabels(name, "tx").IncTo(t.TxPackets);
+            _peerPackets.WithLabels(name, "rx").IncTo(t.RxPackets);
+            _peerBytes.WithLabels(name, "tx").IncTo(t.TxBytes);
+            _peerBytes.WithLabels(name, "rx").IncTo(t.RxBytes);
+        }
+        foreach (var gone in _peerSeries.Except(totals.Keys).ToList())
+        {
+            foreach (var direction in new[] { "tx", "rx" })
+            {
+                _peerPackets.RemoveLabelled(gone, direction);
+                _peerBytes.RemoveLabelled(gone, direction);
+            }
+            _peerSeries.Remove(gone);
+        }
+        _peerSeries.UnionWith(totals.Keys);
     }
 
     /// <summary>

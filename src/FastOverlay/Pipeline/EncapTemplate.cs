@@ -28,10 +28,13 @@ public sealed class EncapTemplate
     public readonly byte[] Bytes = new byte[LengthWithInnerEthernet];
     public readonly ulong IpSumWithoutLength;
     public readonly Peer Peer;
+    /// <summary>Traffic to and from this peer (carried over from the previous state's template for the same subnet).</summary>
+    public readonly PeerCounters Counters;
 
-    public EncapTemplate(NodeOptions node, Peer peer)
+    public EncapTemplate(NodeOptions node, Peer peer, PeerCounters? counters = null)
     {
         Peer = peer;
+        Counters = counters ?? new PeerCounters();
         var h = Bytes.AsSpan();
         Ethernet.Write(h, peer.UnderlayMac, node.UnderlayMac, Ethernet.TypeIpv4);
         // Total length and checksum are zero here and filled per packet. The ID is 0: with DF set the datagram

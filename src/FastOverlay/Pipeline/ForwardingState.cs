@@ -48,12 +48,18 @@ public sealed class ForwardingState
         node.Validate();
         var peerTable = new PeerTable(peers);
         var templates = new EncapTemplate[peerTable.Count];
+        Dictionary<Ipv4Prefix, PeerCounters>? kept = null;
+        if (previous is { Templates.Length: > 0 })
+        {
+            kept = new Dictionary<Ipv4Prefix, PeerCounters>(previous.Templates.Length);
+            foreach (var t in previous.Templates) kept[t.Peer.Subnet] = t.Counters;
+        }
         for (var i = 0; i < templates.Length; i++)
         {
             var peer = peerTable[i];
             if (peer.Subnet.Overlaps(node.Subnet)) throw new ArgumentException($"peer {peer.Name}: subnet {peer.Subnet} overlaps this node's subnet {node.Subnet}");
             if (peer.PublicIp == node.PublicIp) throw new ArgumentException($"peer {peer.Name}: public IP {peer.PublicIp} is this node's own");
-            templates[i] = new EncapTemplate(node, peer);
+            templates[i] = new EncapTemplate(node, peer, kept?.GetValueOrDefault(peer.Subnet));
         }
         CheckNoOverlap(peerTable);
 

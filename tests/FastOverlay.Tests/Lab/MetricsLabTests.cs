@@ -29,6 +29,11 @@ public sealed class MetricsLabTests(ITestOutputHelper output)
         Assert.True(after[$"fastoverlay_port_packets_total{{port=\"{veth}\",direction=\"rx\"}}"] >= 5);
         Assert.True(after[$"fastoverlay_port_bytes_total{{port=\"{veth}\",direction=\"tx\"}}"] >= 5 * 98);
         Assert.Equal(1, after["fastoverlay_peers"]);
+        // Per peer (node2's subnet): the five requests went to it and the five replies came from it.
+        const string Node2 = "peer=\"10.244.2.0/24\"";
+        Assert.Equal(5, after[$"fastoverlay_peer_packets_total{{{Node2},direction=\"tx\"}}"] - before.GetValueOrDefault($"fastoverlay_peer_packets_total{{{Node2},direction=\"tx\"}}"));
+        Assert.Equal(5, after[$"fastoverlay_peer_packets_total{{{Node2},direction=\"rx\"}}"] - before.GetValueOrDefault($"fastoverlay_peer_packets_total{{{Node2},direction=\"rx\"}}"));
+        Assert.True(after[$"fastoverlay_peer_bytes_total{{{Node2},direction=\"tx\"}}"] >= 5 * (98 + 50));
         Assert.Equal(2, after["fastoverlay_pods{source=\"config\"}"]);
         Assert.True(after["fastoverlay_arp_entries"] >= 1);
         Assert.Contains(after.Keys, k => k.StartsWith("fastoverlay_build_info{", StringComparison.Ordinal));

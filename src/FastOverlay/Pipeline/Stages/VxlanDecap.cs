@@ -56,6 +56,8 @@ internal sealed class VxlanDecap(NodeContext ctx)
             burst.Next[i] = NextStage.Ip4Input;
             burst.L3Offset[i] = Ethernet.HeaderLength;
             burst.Address[i] = destination;
+            // Templates are built in the peer table's order: the peer's index is its template's.
+            ctx.State.Templates[peer].Counters.AddRx(pool.Meta(h).Length);
         }
     }
 

@@ -67,6 +67,7 @@ internal sealed class VxlanEncap(NodeContext ctx, IcmpResponder icmp)
             burst.Next[i] = NextStage.Transmit;
             burst.OutPort[i] = ForwardingState.UnderlayPort;
             ctx.Tally.Add(Counter.Encapsulated);
+            template.Counters.AddTx(outer.Length);
             tracer?.Record(ctx.Name, TraceEvent.Encapsulated, h, 0, node.PublicIp.Value, template.Peer.PublicIp.Value, ((uint)sourcePort << 16) | node.VxlanPort, node.Vni);
         }
     }
