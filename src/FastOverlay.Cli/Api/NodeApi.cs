@@ -24,4 +24,4 @@ internal sealed class NodeApi(PodRegistry pods, AfPacketOptions podOptions, Func
 }
 
 /// <summary>An etcd node's lease as the status shows it.</summary>
-internal sealed record LeaseView(string Subnet, DateTimeOffset Expires, bool Held, string Endpoints);
+internal sealed record LeaseView(string Subnet, DateTimeOffset Expires, bool Held, string Endpoints, bool? EtcdConnected = null);

@@ -32,6 +32,7 @@ internal sealed class NodeMetrics
     private readonly Gauge _forwarding;
     private readonly Gauge _leaseHeld;
     private readonly Gauge _leaseExpiry;
+    private readonly Gauge _etcdConnected;
     private readonly HashSet<string> _ports = new(StringComparer.Ordinal);
 
     public NodeMetrics(NodeApi api)
@@ -52,6 +53,7 @@ internal sealed class NodeMetrics
         _workers = f.CreateGauge("fastoverlay_workers", "Forwarding threads");
         _forwarding = f.CreateGauge("fastoverlay_forwarding", "1 while the data path runs (an etcd node without a lease: 0)");
         _leaseHeld = f.CreateGauge("fastoverlay_lease_held", "etcd mode: 1 while this node holds its subnet lease (and so reaches etcd)");
+        _etcdConnected = f.CreateGauge("fastoverlay_etcd_connected", "etcd mode: 1 while the peer watch reaches etcd, 0 while it does not (forwarding goes on with the last known peers)");
         _leaseExpiry = f.CreateGauge("fastoverlay_lease_expiry_timestamp_seconds", "etcd mode: when the held lease expires unless renewed");
         var version = typeof(NodeMetrics).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
         f.CreateGauge("fastoverlay_build_info", "Build of the running fastoverlay (always 1)", "version", "runtime").WithLabels(version, Environment.Version.ToString()).Set(1);
@@ -75,6 +77,7 @@ internal sealed class NodeMetrics
         {
             _leaseHeld.Set(lease.Held ? 1 : 0);
             _leaseExpiry.Set(lease.Expires.ToUnixTimeSeconds());
+            _etcdConnected.Set(lease.EtcdConnected == true ? 1 : 0);
         }
         if (controller is null) return;
         var c = controller.TotalCounters();

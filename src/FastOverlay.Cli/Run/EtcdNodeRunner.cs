@@ -90,7 +90,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         {
             host = NodeServices.Start(api, new NodeApi(pods, api.PodOptions, () => node.Controller, $"etcd {endpoints} prefix {options.Prefix}")
             {
-                Lease = () => node.Lease is { } l ? new LeaseView(l.Subnet.ToString(), l.Expires, node.Controller is not null, endpoints) : null,
+                Lease = () => node.Lease is { } l ? new LeaseView(l.Subnet.ToString(), l.Expires, node.Controller is not null, endpoints, membership.EtcdConnected) : null,
             }, log);
         }
         catch (IOException e)

@@ -19,6 +19,7 @@ public sealed class EtcdOutageTests(EtcdServer etcd) : IClassFixture<EtcdServer>
         await node.StartAsync();
         await node.WaitAsync(() => node.StatePeers.Count == 1, TimeSpan.FromSeconds(1), "the peer");
         var state = node.Node.Controller!.Forwarder.State;
+        Assert.True(node.Membership.EtcdConnected);
 
         etcd.Kill();
         var listsBefore = store.Lists;
@@ -28,12 +29,15 @@ public sealed class EtcdOutageTests(EtcdServer etcd) : IClassFixture<EtcdServer>
         // Backoff 100 ms doubling to 5 s: a handful of attempts in 4 s, not a spin.
         Assert.InRange(store.Lists - listsBefore, 1, 8);
         Assert.Equal(1, InMemoryMembershipTests.Count(node.LogText, "etcd: unreachable"));
+        // What fastoverlay_etcd_connected exports: the lease is still held, but etcd is not reached.
+        Assert.False(node.Membership.EtcdConnected);
 
         etcd.Start();
         etcd.Ctl("del", prefix + "/subnets/10.244.200.0-24");
         etcd.Ctl("put", prefix + "/subnets/10.244.201.0-24", FlannelJson.Lease("172.31.77.3", "0a:00:00:00:03:00"));
         var took = await node.WaitAsync(() => node.StatePeer("10.244.201.0/24") is not null && node.StatePeer("10.244.200.0/24") is null, TimeSpan.FromSeconds(8), "the resync");
         Console.WriteLine($"etcd restarted -> peers resynced in {took.TotalMilliseconds:0} ms");
+        Assert.True(node.Membership.EtcdConnected);
         Assert.Single(node.Host.Acquired);
         Assert.Contains("172.31.77.1", etcd.Ctl("get", "--print-value-only", $"{prefix}/subnets/{node.Lease.Key}"), StringComparison.Ordinal);
     }

@@ -19,6 +19,11 @@ public sealed class PeerWatcher(ISubnetStore store, PeerSetBuilder peers, Acquir
 
     private readonly Dictionary<string, byte[]> _leases = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _dirty = new(0, 1);
+    private volatile int _connection; // 0 unknown, 1 connected, 2 disconnected: read by metrics and status
+
+    /// <summary>Whether the last list or watch reached etcd (null before the first attempt). Any thread.</summary>
+    public bool? Reaches => _connection switch { 1 => true, 2 => false, _ => null };
+
     private bool? _connected;
 
     /// <summary>Re-lists after a broken or compacted watch: how many times (tests).</summary>
@@ -153,6 +158,7 @@ public sealed class PeerWatcher(ISubnetStore store, PeerSetBuilder peers, Acquir
 
     private void Connected(string line)
     {
+        _connection = 1;
         if (_connected == true) return;
         _connected = true;
         log.WriteLine(line);
@@ -160,6 +166,7 @@ public sealed class PeerWatcher(ISubnetStore store, PeerSetBuilder peers, Acquir
 
     private void Disconnected(string line)
     {
+        _connection = 2;
         if (_connected == false) return;
         _connected = false;
         log.WriteLine(line);

@@ -38,6 +38,14 @@ public sealed record MembershipOptions
 public sealed class SubnetMembership(ISubnetStore store, Ipv4Address publicIp, MembershipOptions options, TextWriter log)
 {
     /// <summary>Reads <c>&lt;prefix&gt;/config</c>, waiting for it (flanneld polls every second) and for the store.</summary>
+    private volatile PeerWatcher? _watcher;
+
+    /// <summary>
+    /// Whether the peer watch currently reaches etcd: null while no lease is held (acquiring), else the watcher's
+    /// last list or watch outcome. For metrics and status, from any thread.
+    /// </summary>
+    public bool? EtcdConnected => _watcher?.Reaches;
+
     public async Task<FlannelNetwork> LoadNetworkAsync(CancellationToken cancel)
     {
         var backoff = PeerWatcher.MinBackoff;
@@ -76,6 +84,7 @@ public sealed class SubnetMembership(ISubnetStore store, Ipv4Address publicIp, M
             host.LeaseAcquired(lease);
 
             var watcher = new PeerWatcher(store, new PeerSetBuilder(network, lease.Subnet, publicIp, log), lease, log);
+            _watcher = watcher;
             using var held = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             var renew = leaser.RenewLoopAsync(lease, renewed => watcher.Own = renewed, held.Token);
             var watch = watcher.RunAsync(host.PeersChanged, held.Token);
@@ -84,6 +93,7 @@ public sealed class SubnetMembership(ISubnetStore store, Ipv4Address publicIp, M
             await Quietly(renew).ConfigureAwait(false);
             await Quietly(watch).ConfigureAwait(false);
             cancel.ThrowIfCancellationRequested();
+            _watcher = null;
             log.WriteLine($"subnet: lost {lease.Subnet}; stopped routing it and acquiring a lease again");
             host.LeaseLost(lease);
         }
