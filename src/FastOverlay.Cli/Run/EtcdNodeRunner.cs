@@ -34,7 +34,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         string? underlay;
         try
         {
-            if (configPath is not null) bytes = ReadConfig(configPath);
+            if (configPath is not null) bytes = NodeRunner.ReadConfig(configPath);
             file = configPath is null ? new EtcdNodeFile(null, new NodeTemplate()) : EtcdNodeFile.Parse(bytes);
             options = flags.Options(file.Etcd);
             underlay = flags.Iface ?? file.Node.Underlay;
@@ -188,18 +188,6 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         {
             error.WriteLine($"fastoverlay: {e.Message}");
             return NodeRunner.ExitFailure;
-        }
-    }
-
-    private static byte[] ReadConfig(string path)
-    {
-        try
-        {
-            return File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ConfigException("", $"cannot read it: {e.Message}");
         }
     }
 

@@ -110,7 +110,8 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error, ApiSetting
         }
     }
 
-    private static byte[] ReadConfig(string path)
+    /// <summary>The config file's bytes; an unreadable file is a ConfigException (exit 2), as a bad one is.</summary>
+    internal static byte[] ReadConfig(string path)
     {
         try
         {

@@ -142,53 +142,51 @@ public sealed class NodeController : IDisposable
 
     private void Rebuild(OverlayConfig next, IReadOnlyList<PodConfig> apiPods)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        RefuseNodeChanges(Config, next);
+        var plan = NodePlan.From(Merge(next, apiPods));
+        var opened = new List<IPacketPort>();
+        var built = new (Dictionary<string, IPacketPort> Ports, ForwardingState State)[_workers.Length];
+        try
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            RefuseNodeChanges(Config, next);
-            var plan = NodePlan.From(Merge(next, apiPods));
-            var opened = new List<IPacketPort>();
-            var built = new (Dictionary<string, IPacketPort> Ports, ForwardingState State)[_workers.Length];
-            try
-            {
-                // Everything is opened and built first, so a failure on any worker changes none.
-                for (var w = 0; w < _workers.Length; w++)
-                {
-                    var worker = _workers[w];
-                    var ports = new Dictionary<string, IPacketPort>(StringComparer.Ordinal);
-                    foreach (var pod in plan.Pods)
-                    {
-                        if (worker.Pods.TryGetValue(pod.Interface, out var kept)) ports[pod.Interface] = kept;
-                        else
-                        {
-                            var port = _factory.OpenPod(pod.Interface, worker.Pool);
-                            opened.Add(port);
-                            ports[pod.Interface] = port;
-                        }
-                    }
-                    built[w] = (ports, ForwardingState.Build(plan.Options, worker.Underlay, Attachments(plan, ports), plan.Peers, previous: worker.Forwarder.State));
-                }
-            }
-            catch
-            {
-                foreach (var port in opened) (port as IDisposable)?.Dispose();
-                throw;
-            }
+            // Everything is opened and built first, so a failure on any worker changes none.
             for (var w = 0; w < _workers.Length; w++)
             {
                 var worker = _workers[w];
-                var (ports, state) = built[w];
-                worker.Forwarder.Publish(state);
-                foreach (var (name, port) in worker.Pods)
+                var ports = new Dictionary<string, IPacketPort>(StringComparer.Ordinal);
+                foreach (var pod in plan.Pods)
                 {
-                    if (!ports.ContainsKey(name)) worker.Retired.Add((state.Version, port));
+                    if (worker.Pods.TryGetValue(pod.Interface, out var kept)) ports[pod.Interface] = kept;
+                    else
+                    {
+                        var port = _factory.OpenPod(pod.Interface, worker.Pool);
+                        opened.Add(port);
+                        ports[pod.Interface] = port;
+                    }
                 }
-                worker.Pods.Clear();
-                foreach (var (name, port) in ports) worker.Pods[name] = port;
+                built[w] = (ports, ForwardingState.Build(plan.Options, worker.Underlay, Attachments(plan, ports), plan.Peers, previous: worker.Forwarder.State));
             }
-            _hasRetired = _workers.Any(w => w.Retired.Count > 0);
-            Config = next;
-            _apiPods = apiPods;
         }
+        catch
+        {
+            foreach (var port in opened) (port as IDisposable)?.Dispose();
+            throw;
+        }
+        for (var w = 0; w < _workers.Length; w++)
+        {
+            var worker = _workers[w];
+            var (ports, state) = built[w];
+            worker.Forwarder.Publish(state);
+            foreach (var (name, port) in worker.Pods)
+            {
+                if (!ports.ContainsKey(name)) worker.Retired.Add((state.Version, port));
+            }
+            worker.Pods.Clear();
+            foreach (var (name, port) in ports) worker.Pods[name] = port;
+        }
+        _hasRetired = _workers.Any(w => w.Retired.Count > 0);
+        Config = next;
+        _apiPods = apiPods;
     }
 
     /// <summary>Worker 0's <see cref="AfterPoll(int, ForwardingState)"/>.</summary>
