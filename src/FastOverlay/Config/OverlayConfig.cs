@@ -18,6 +18,9 @@ public sealed record OverlayConfig
     public required BackendConfig Backend { get; init; }
     public required NodeConfig Node { get; init; }
     public IReadOnlyList<PeerConfig> Peers { get; init; } = [];
+    /// <summary>Kubernetes Services this node load-balances (ClusterIP, NodePort, LoadBalancer), with their endpoints.</summary>
+    public IReadOnlyList<ServiceConfig> Services { get; init; } = [];
+    public ServiceOptionsConfig ServiceOptions { get; init; } = new();
 }
 
 /// <summary>flannel's Backend section. Only Type "vxlan" is implemented; GBP, Learning and DirectRouting must stay false.</summary>
