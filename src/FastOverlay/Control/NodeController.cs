@@ -25,6 +25,9 @@ public sealed class NodeController : IDisposable
     // names is the file's; the API's entry is ignored while it does.
     private IReadOnlyList<PodConfig> _apiPods = [];
     private volatile LiveTrace? _trace;
+    // Services from the shared store (etcd's /fastoverlay/services/): merged with the file's at every rebuild; a
+    // Service the file also defines (same namespace/name) is the file's.
+    private IReadOnlyList<ServiceConfig> _storeServices = [];
 
     private NodeController(OverlayConfig config, IPortFactory factory, NodeWorker[] workers)
     {
@@ -115,6 +118,31 @@ public sealed class NodeController : IDisposable
     public void SetApiPods(IReadOnlyList<PodConfig> pods)
     {
         lock (_gate) Rebuild(Config, pods);
+    }
+
+    /// <summary>The Services the shared store holds (from any thread); replaced whole and rebuilt as a config reload is.</summary>
+    public IReadOnlyList<ServiceConfig> StoreServices
+    {
+        get { lock (_gate) return _storeServices; }
+    }
+
+    /// <summary>Replaces the store's Services (the watcher's full, reconciled set) and rebuilds; on an error nothing changes.</summary>
+    public void SetStoreServices(IReadOnlyList<ServiceConfig> services)
+    {
+        lock (_gate)
+        {
+            var before = _storeServices;
+            _storeServices = services;
+            try
+            {
+                Rebuild(Config, _apiPods);
+            }
+            catch
+            {
+                _storeServices = before;
+                throw;
+            }
+        }
     }
 
     /// <summary>The file's pods first, then the API's whose interface the file does not name.</summary>
