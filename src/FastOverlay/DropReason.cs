@@ -41,6 +41,12 @@ public enum DropReason : byte
     GsoUnsupported,
     GsoMalformed,
     RxTruncated,
+    ServiceNotTranslatable,
+    ServicePortUndefined,
+    ServiceNoEndpoints,
+    ServiceNoLocalEndpoints,
+    ConntrackFull,
+    ExternalNotService,
 }
 
 public static class DropReasons
@@ -84,6 +90,12 @@ public static class DropReasons
         DropReason.GsoUnsupported => "offload type this node does not segment (not TCPv4/UDPv4 GSO, or VLAN-tagged)",
         DropReason.GsoMalformed => "GSO super-frame whose headers contradict its virtio_net_hdr",
         DropReason.RxTruncated => "frame larger than its receive ring slot, with no full copy queued",
+        DropReason.ServiceNotTranslatable => "to a service address but not translatable (fragment, truncated, not TCP/UDP, or ICMP that is not an error about a flow)",
+        DropReason.ServicePortUndefined => "to a service address on a port or protocol the Service does not define (ICMP port unreachable sent)",
+        DropReason.ServiceNoEndpoints => "new flow to a Service without a usable endpoint (ICMP port unreachable sent, as kube-proxy's REJECT)",
+        DropReason.ServiceNoLocalEndpoints => "new flow under a Local traffic policy on a node without a local endpoint (dropped, as kube-proxy)",
+        DropReason.ConntrackFull => "new service flow while the connection table is full (fail closed; established flows keep working)",
+        DropReason.ExternalNotService => "copy of an underlay packet that is no NodePort or external-address flow (the kernel handles it)",
         _ => "unknown",
     };
 }

@@ -1,6 +1,7 @@
 using FastOverlay.Config;
 using FastOverlay.Pipeline;
 using FastOverlay.Ports;
+using FastOverlay.Tables.Services;
 
 namespace FastOverlay.Control;
 
@@ -25,6 +26,7 @@ public sealed class NodeController : IDisposable
     // names is the file's; the API's entry is ignored while it does.
     private IReadOnlyList<PodConfig> _apiPods = [];
     private volatile LiveTrace? _trace;
+    private ConntrackSet? _conntrack;
     // Services from the shared store (etcd's /fastoverlay/services/): merged with the file's at every rebuild; a
     // Service the file also defines (same namespace/name) is the file's.
     private IReadOnlyList<ServiceConfig> _storeServices = [];
@@ -55,6 +57,8 @@ public sealed class NodeController : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
         var plan = NodePlan.From(Merge(config, apiPods ?? []));
         var exchange = workers > 1 ? new NeighbourExchange(workers) : null;
+        var services = BuildServices(config, [], plan, workers, null);
+        var conntrack = services.IsEmpty ? null : NewConntrack(config.ServiceOptions, workers);
         var opened = new List<IPacketPort>();
         try
         {
@@ -73,11 +77,11 @@ public sealed class NodeController : IDisposable
                     opened.Add(port);
                     worker.Pods[pod.Interface] = port;
                 }
-                var state = ForwardingState.Build(plan.Options, underlay, Attachments(plan, worker.Pods), plan.Peers);
+                var state = ForwardingState.Build(plan.Options, underlay, Attachments(plan, worker.Pods), plan.Peers, services: services, conntrack: conntrack);
                 worker.Forwarder = new NodeForwarder(pool, state, exchange: exchange, worker: w);
                 all[w] = worker;
             }
-            return new NodeController(config, factory, all) { _apiPods = apiPods ?? [] };
+            return new NodeController(config, factory, all) { _apiPods = apiPods ?? [], _conntrack = conntrack };
         }
         catch
         {
@@ -173,6 +177,9 @@ public sealed class NodeController : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         RefuseNodeChanges(Config, next);
         var plan = NodePlan.From(Merge(next, apiPods));
+        var services = BuildServices(next, _storeServices, plan, _workers.Length, _workers[0].Forwarder.State.Services);
+        // Preallocated once, the first time a Service appears; its size is fixed for the process's life.
+        var conntrack = _conntrack ?? (services.IsEmpty ? null : NewConntrack(next.ServiceOptions, _workers.Length));
         var opened = new List<IPacketPort>();
         var built = new (Dictionary<string, IPacketPort> Ports, ForwardingState State)[_workers.Length];
         try
@@ -192,7 +199,8 @@ public sealed class NodeController : IDisposable
                         ports[pod.Interface] = port;
                     }
                 }
-                built[w] = (ports, ForwardingState.Build(plan.Options, worker.Underlay, Attachments(plan, ports), plan.Peers, previous: worker.Forwarder.State));
+                built[w] = (ports, ForwardingState.Build(plan.Options, worker.Underlay, Attachments(plan, ports), plan.Peers, previous: worker.Forwarder.State,
+                    services: services, conntrack: conntrack));
             }
         }
         catch
@@ -213,9 +221,37 @@ public sealed class NodeController : IDisposable
             foreach (var (name, port) in ports) worker.Pods[name] = port;
         }
         _hasRetired = _workers.Any(w => w.Retired.Count > 0);
+        _conntrack = conntrack;
         Config = next;
         _apiPods = apiPods;
     }
+
+    /// <summary>The file's Services, then the store's whose namespace/name the file does not define.</summary>
+    public static IReadOnlyList<ServiceConfig> MergeServices(OverlayConfig config, IReadOnlyList<ServiceConfig> storeServices)
+    {
+        if (storeServices.Count == 0) return config.Services;
+        var named = config.Services.Select(s => s.Key).ToHashSet(StringComparer.Ordinal);
+        return [.. config.Services, .. storeServices.Where(s => !named.Contains(s.Key))];
+    }
+
+    private static ServiceTable BuildServices(OverlayConfig config, IReadOnlyList<ServiceConfig> storeServices, NodePlan plan, int workers, ServiceTable? previous)
+    {
+        var services = MergeServices(config, storeServices);
+        if (services.Count == 0 && (previous is null || previous.IsEmpty)) return previous ?? ServiceTable.Empty;
+        var options = config.ServiceOptions;
+        var settings = new ServiceTableSettings(plan.Options.Name, plan.Options.Subnet, plan.Options.PublicIp.Value,
+            options.HairpinAddress?.Value ?? plan.Options.GatewayIp, options.MaglevTableSize, workers, System.Diagnostics.Stopwatch.Frequency);
+        return ServiceTableBuilder.Build(services, settings, previous);
+    }
+
+    private static ConntrackSet NewConntrack(ServiceOptionsConfig options, int workers) =>
+        new(workers, options.ConntrackCapacity, new ConntrackTimeouts(
+            TimeSpan.FromSeconds(options.TcpSynTimeoutSeconds), TimeSpan.FromSeconds(options.TcpEstablishedTimeoutSeconds),
+            TimeSpan.FromSeconds(options.TcpClosingTimeoutSeconds), TimeSpan.FromSeconds(options.UdpTimeoutSeconds),
+            TimeSpan.FromSeconds(options.UdpStreamTimeoutSeconds), TimeSpan.FromSeconds(options.IcmpTimeoutSeconds)));
+
+    /// <summary>The node's flow tables (null until the first Service).</summary>
+    public ConntrackSet? Conntrack => _conntrack;
 
     /// <summary>Worker 0's <see cref="AfterPoll(int, ForwardingState)"/>.</summary>
     public void AfterPoll(ForwardingState polled) => AfterPoll(0, polled);

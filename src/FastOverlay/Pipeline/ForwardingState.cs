@@ -1,5 +1,6 @@
 using FastOverlay.Ports;
 using FastOverlay.Tables;
+using FastOverlay.Tables.Services;
 using FastOverlay.Wire;
 
 namespace FastOverlay.Pipeline;
@@ -16,8 +17,12 @@ public sealed class ForwardingState
 {
     public const int UnderlayPort = 0;
 
-    private ForwardingState(NodeOptions node, RouteTable routes, PeerTable peers, EncapTemplate[] templates, IPacketPort?[] ports, uint[] portAddresses, long version)
+    private ForwardingState(NodeOptions node, RouteTable routes, PeerTable peers, EncapTemplate[] templates, IPacketPort?[] ports, uint[] portAddresses, long version,
+        ServiceTable services, ConntrackSet? conntrack, int externalPort)
     {
+        Services = services;
+        Conntrack = conntrack;
+        ExternalPort = externalPort;
         Node = node;
         Routes = routes;
         Peers = peers;
@@ -36,6 +41,12 @@ public sealed class ForwardingState
     /// <summary>The configured pod address per port (0 when the pod's address is learned, not configured).</summary>
     public uint[] PortAddresses { get; }
     public long Version { get; }
+    /// <summary>The Services this node load-balances (shared by every worker's state of one build).</summary>
+    public ServiceTable Services { get; }
+    /// <summary>The node's flow tables; null until a Service exists (nothing is preallocated for a node without).</summary>
+    public ConntrackSet? Conntrack { get; }
+    /// <summary>The port id of the external port (NodePort and external-address traffic from outside), or -1.</summary>
+    public int ExternalPort { get; }
 
     public int PortId(IPacketPort port) => Array.IndexOf(Ports, port);
 
@@ -43,7 +54,8 @@ public sealed class ForwardingState
     /// Builds a version from the whole desired state (reconcile, not apply events: a missed event can never
     /// leave a stale route behind, flannel #2554). Unchanged routes keep their table chunks; ports keep their ids.
     /// </summary>
-    public static ForwardingState Build(NodeOptions node, IPacketPort underlay, IReadOnlyList<PodAttachment> pods, IReadOnlyList<Peer> peers, IReadOnlyList<(Ipv4Prefix Prefix, RouteKind Kind)>? extraRoutes = null, ForwardingState? previous = null)
+    public static ForwardingState Build(NodeOptions node, IPacketPort underlay, IReadOnlyList<PodAttachment> pods, IReadOnlyList<Peer> peers, IReadOnlyList<(Ipv4Prefix Prefix, RouteKind Kind)>? extraRoutes = null, ForwardingState? previous = null,
+        ServiceTable? services = null, ConntrackSet? conntrack = null, IPacketPort? external = null)
     {
         node.Validate();
         var peerTable = new PeerTable(peers);
@@ -63,7 +75,8 @@ public sealed class ForwardingState
         }
         CheckNoOverlap(peerTable);
 
-        var ports = AssignPorts(underlay, pods, previous);
+        var attached = external is null ? pods : [.. pods, new PodAttachment(external)];
+        var ports = AssignPorts(underlay, attached, previous);
         var portAddresses = new uint[ports.Length];
         var desired = new Dictionary<Ipv4Prefix, uint>
         {
@@ -96,7 +109,10 @@ public sealed class ForwardingState
         {
             if (!before.TryGetRoute(prefix, out var old) || old != value) builder.Add(prefix, value);
         }
-        return new ForwardingState(node, builder.Build(), peerTable, templates, ports, portAddresses, (previous?.Version ?? 0) + 1);
+        services ??= ServiceTable.Empty;
+        if (!services.IsEmpty && conntrack is null) throw new ArgumentException("a state with Services needs a connection-tracking set");
+        return new ForwardingState(node, builder.Build(), peerTable, templates, ports, portAddresses, (previous?.Version ?? 0) + 1,
+            services, conntrack, external is null ? -1 : Array.IndexOf(ports, external));
     }
 
     /// <summary>Sorted by first address, two subnets overlap only if neighbours do: O(n log n), 10,000 etcd peers (issue 9) made the pairwise check 50M comparisons per rebuild.</summary>

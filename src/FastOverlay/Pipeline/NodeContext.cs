@@ -71,7 +71,7 @@ internal sealed class NodeContext
         var ports = State.Ports;
         for (var p = 1; p < ports.Length; p++)
         {
-            if (ports[p] is null || (port >= 0 && p != port)) continue;
+            if (ports[p] is null || (port >= 0 && p != port) || p == State.ExternalPort) continue;
             var h = Pool.Allocate();
             if (h < 0)
             {

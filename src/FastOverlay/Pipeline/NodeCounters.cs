@@ -24,6 +24,14 @@ public enum Counter
     ChecksumsCompleted,
     /// <summary>Decapsulated frames whose inner checksum arrived partial (kernel peer on a veth underlay) and was finished.</summary>
     InnerChecksumsCompleted,
+    /// <summary>Packets translated toward a Service's backend (DNAT, and SNAT where the flow has it).</summary>
+    ServiceTranslated,
+    /// <summary>Replies translated back to the service address.</summary>
+    ServiceReplies,
+    /// <summary>Service flows created (a backend chosen, a connection-tracking entry made).</summary>
+    ServiceFlowsCreated,
+    /// <summary>ICMP errors about service flows translated, quoted header included.</summary>
+    ServiceIcmpTranslated,
     Polls,
 }
 

@@ -8,9 +8,10 @@ namespace FastOverlay.Pipeline;
 /// One node's data plane, run to completion on one thread (DPDK l3fwd's main loop): for each port, receive a
 /// burst, pass it through the stages, queue the results per output port; then flush every port once.
 /// <code>
-///  pod port ─► EthernetInput ─┬─► ArpInput ──────────────────────────────┐
-///                             └─► Ip4Input ─┬─► Ip4Rewrite (ARP) ───────┼─► Transmit ─► pod port
-///  underlay ─► VxlanDecap ───────►          └─► VxlanEncap ─────────────┘            └► underlay
+///  pod port ─► EthernetInput ─┬─► ArpInput ─────────────────────────────────────────────┐
+///                             └─► ServiceNat ─► Ip4Input ─┬─► Ip4Rewrite (ARP) ─────────┼─► Transmit ─► pod port
+///  underlay ─► VxlanDecap ───────►    │                    └─► VxlanEncap ───────────────┤            ├► underlay
+///  external ─► ExternalInput ────►    └─ replies to outside ─────────────────────────────┘            └► external
 /// </code>
 /// The forwarding state is read once per poll and swapped by <see cref="Publish"/> from any thread.
 /// </summary>
@@ -22,6 +23,8 @@ public sealed class NodeForwarder
     private readonly EthernetInput _ethernetInput;
     private readonly VxlanDecap _decap;
     private readonly ArpInput _arpInput;
+    private readonly ServiceNat _serviceNat;
+    private readonly ExternalInput _externalInput;
     private readonly Ip4Input _ip4Input;
     private readonly Ip4Rewrite _ip4Rewrite;
     private readonly VxlanEncap _encap;
@@ -47,6 +50,8 @@ public sealed class NodeForwarder
         _ethernetInput = new EthernetInput(_ctx);
         _decap = new VxlanDecap(_ctx);
         _arpInput = new ArpInput(_ctx);
+        _serviceNat = new ServiceNat(_ctx, icmp);
+        _externalInput = new ExternalInput(_ctx);
         _ip4Input = new Ip4Input(_ctx, icmp);
         _ip4Rewrite = new Ip4Rewrite(_ctx);
         _encap = new VxlanEncap(_ctx, icmp);
@@ -110,6 +115,7 @@ public sealed class NodeForwarder
                 meta.Flags &= PacketFlags.PortFlags;
             }
             if (p == ForwardingState.UnderlayPort) _decap.Run(_rx);
+            else if (p == state.ExternalPort) _externalInput.Run(_rx);
             else _ethernetInput.Run(_rx);
             Process(_rx);
             DrainResume();
@@ -126,6 +132,7 @@ public sealed class NodeForwarder
     private void Process(PacketBurst burst)
     {
         _arpInput.Run(burst);
+        _serviceNat.Run(burst);
         _ip4Input.Run(burst);
         _ip4Rewrite.Run(burst);
         _encap.Run(burst);

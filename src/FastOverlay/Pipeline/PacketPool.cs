@@ -28,6 +28,8 @@ public enum PacketFlags : ushort
     ChecksumPartial = 4,
     /// <summary>The TCP/UDP checksum was verified here (decap), so the frame may join a NEEDS_CSUM super-frame.</summary>
     ChecksumVerified = 8,
+    /// <summary>Came from outside the cluster through the external port (a NodePort or external address).</summary>
+    External = 16,
     /// <summary>What a port may set on receive; the forwarder clears the rest.</summary>
     PortFlags = ChecksumPartial,
 }

@@ -19,6 +19,8 @@ public enum TraceEvent : byte
     IcmpError,
     EndpointSent,
     EndpointReceived,
+    /// <summary>A service flow was created: A = backend IP, B = service address, C = backend port.</summary>
+    ServiceFlowCreated,
 }
 
 /// <summary>

@@ -1,0 +1,130 @@
+using System.Buffers.Binary;
+using FastOverlay.Tables.Services;
+using FastOverlay.Wire;
+
+namespace FastOverlay.Pipeline.Stages;
+
+/// <summary>
+/// kube-proxy's job in the burst pipeline, between input and the route lookup: a packet of a tracked flow is
+/// translated as its flow says (DNAT toward the backend, SNAT when the flow needs it, the reverse on replies); the
+/// first packet to a Service address picks a backend (session affinity, else Maglev over the ready endpoints) and
+/// creates the flow. Packets that cannot concern a Service (neither to a service address, nor from an endpoint,
+/// nor to the SNAT address) cost one or two hash probes and pass untouched.
+/// </summary>
+internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
+{
+    private const byte IcmpPortUnreachable = 3;
+
+    public void Run(PacketBurst burst)
+    {
+        var state = ctx.State;
+        if (state.Conntrack is not { } conntrack) return;
+        var services = state.Services;
+        var pool = ctx.Pool;
+        for (var i = 0; i < burst.Count; i++)
+        {
+            if (burst.Next[i] != NextStage.Ip4Input) continue;
+            var h = burst.Handles[i];
+            var ip = pool.Frame(h)[Ethernet.HeaderLength..];
+            var external = (pool.Meta(h).Flags & PacketFlags.External) != 0;
+            var protocol = Ipv4Header.Protocol(ip);
+            if (protocol == Ipv4Header.ProtocolIcmp)
+            {
+                if (external) burst.SetDrop(i, DropReason.ExternalNotService);
+                else TranslateIcmp(burst, i, ip, services, conntrack);
+                continue;
+            }
+            var destination = burst.Address[i];
+            if (protocol is not (Ipv4Header.ProtocolTcp or Ipv4Header.ProtocolUdp) || !Ipv4Header.HasL4Header(ip) || Ipv4Header.IsFragment(ip))
+            {
+                // The ports are needed to find a flow; kube-proxy's conntrack would reassemble, this path does not.
+                if (external || services.IsServiceAddress(destination)) burst.SetDrop(i, DropReason.ServiceNotTranslatable);
+                continue;
+            }
+            var headerLength = Ipv4Header.HeaderLength(ip);
+            var l4 = ip[headerLength..];
+            if (l4.Length < (protocol == Ipv4Header.ProtocolTcp ? 20 : 8))
+            {
+                if (external || services.IsServiceAddress(destination)) burst.SetDrop(i, DropReason.ServiceNotTranslatable);
+                continue;
+            }
+            var source = Ipv4Header.Source(ip);
+            var sourcePort = BinaryPrimitives.ReadUInt16BigEndian(l4);
+            var destinationPort = BinaryPrimitives.ReadUInt16BigEndian(l4[2..]);
+            if (!external && !MayConcernService(services, source, sourcePort, destination, protocol)) continue;
+
+            var tcpFlags = protocol == Ipv4Header.ProtocolTcp ? l4[NatRewrite.TcpFlagsOffset] : (byte)0;
+            var key = new FlowKey(source, destination, sourcePort, destinationPort, protocol);
+            if (TryFind(conntrack, key, out var table, out var index, out var reply, out var flow))
+            {
+                if (reply)
+                {
+                    conntrack.Tables[table].Observe(index, true, tcpFlags, ctx.Now);
+                    TranslateReply(burst, i, ip, in flow, services);
+                    continue;
+                }
+                if (IsCurrent(conntrack, table, index, in flow, services, tcpFlags))
+                {
+                    conntrack.Tables[table].Observe(index, false, tcpFlags, ctx.Now);
+                    TranslateForward(burst, i, ip, in flow, services);
+                    continue;
+                }
+                // Stale (backend gone, Service gone, or a SYN reusing a closed flow's ports): a new flow below.
+            }
+            NewFlow(burst, i, ip, in key, external, tcpFlags, services, conntrack);
+        }
+    }
+
+    /// <summary>The cheap filter that keeps plain pod traffic off the flow table.</summary>
+    private static bool MayConcernService(ServiceTable services, uint source, ushort sourcePort, uint destination, byte protocol) =>
+        services.IsServiceAddress(destination)
+        || destination == services.NodeIp
+        || destination == services.HairpinAddress
+        || services.BackendSources.Find(ServiceKeyMap.Key(source, sourcePort, protocol)) >= 0;
+
+    /// <summary>This worker's table first (where a flow's first direction almost always is), then the others'.</summary>
+    private bool TryFind(ConntrackSet conntrack, in FlowKey key, out int table, out int index, out bool reply, out ConntrackFlow flow)
+    {
+        var tables = conntrack.Tables;
+        var own = ctx.Worker;
+        if (tables[own].TryFind(key, ctx.Now, out index, out reply, out flow))
+        {
+            table = own;
+            return true;
+        }
+        for (var w = 0; w < tables.Length; w++)
+        {
+            if (w == own || !tables[w].TryFind(key, ctx.Now, out index, out reply, out flow)) continue;
+            table = w;
+            return true;
+        }
+        table = -1;
+        return false;
+    }
+
+    /// <summary>
+    /// An existing flow keeps its backend while that endpoint is serving and the Service port exists (kube-proxy's
+    /// conntrack reconciler keeps flows to serving endpoints, terminating ones included); otherwise it is re-selected
+    /// (UDP then never blackholes on a removed endpoint; TCP gets the new backend's RST). A new SYN on a closed flow
+    /// is a new connection (port reuse), as Cilium and VPP NAT44-ED treat it.
+    /// </summary>
+    private bool IsCurrent(ConntrackSet conntrack, int table, int index, in ConntrackFlow flow, ServiceTable services, byte tcpFlags)
+    {
+        var owned = table == ctx.Worker;
+        if ((tcpFlags & (NatRewrite.TcpSyn | NatRewrite.TcpAck)) == NatRewrite.TcpSyn
+            && (flow.Flags & (ConntrackFlags.Rst | ConntrackFlags.OriginalFin | ConntrackFlags.ReplyFin)) != 0)
+        {
+            if (owned) conntrack.Tables[table].Remove(index);
+            return false;
+        }
+        if (flow.Epoch == services.Epoch) return true;
+        var backend = services.FindById(flow.ServicePortId)?.FindBackend(flow.Reply.Source, flow.Reply.SourcePort);
+        if (backend is { Serving: true })
+        {
+            if (owned) conntrack.Tables[table].SetEpoch(index, services.Epoch);
+            return true;
+        }
+        if (owned) conntrack.Tables[table].Remove(index);
+        return false;
+    }
+}
