@@ -51,7 +51,7 @@ public enum DropReason : byte
 
 public static class DropReasons
 {
-    public const int Count = (int)DropReason.RxTruncated + 1;
+    public const int Count = (int)DropReason.ExternalNotService + 1;
 
     public static string Describe(DropReason reason) => reason switch
     {
