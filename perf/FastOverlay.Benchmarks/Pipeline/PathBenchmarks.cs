@@ -11,7 +11,7 @@ public class PathBenchmarks
 {
     private PathBench _bench = null!;
 
-    [Params(BenchPath.IntraNode, BenchPath.Encap, BenchPath.Decap, BenchPath.Arp)]
+    [Params(BenchPath.IntraNode, BenchPath.Encap, BenchPath.Decap, BenchPath.Arp, BenchPath.ServiceEstablished, BenchPath.ServiceFirstPacket)]
     public BenchPath Path { get; set; }
 
     [GlobalSetup]

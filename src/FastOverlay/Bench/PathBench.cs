@@ -2,6 +2,8 @@ using System.Buffers.Binary;
 using FastOverlay.Pipeline;
 using FastOverlay.Ports;
 using FastOverlay.Tables;
+using FastOverlay.Tables.Services;
+using FastOverlay.Config;
 using FastOverlay.Wire;
 
 namespace FastOverlay.Bench;
@@ -16,6 +18,10 @@ public enum BenchPath
     Decap,
     /// <summary>ARP request for the gateway → reply built in place.</summary>
     Arp,
+    /// <summary>Pod → ClusterIP of a flow already tracked: conntrack hit, DNAT, then the <see cref="Encap"/> path to the endpoint's node.</summary>
+    ServiceEstablished,
+    /// <summary>Pod → ClusterIP, every packet a new flow: service lookup, Maglev, conntrack insert (reclaiming expired flows), DNAT, encap.</summary>
+    ServiceFirstPacket,
 }
 
 /// <summary>
@@ -31,6 +37,10 @@ public sealed class PathBench
     private readonly RingPort _output;
     private readonly byte[] _frame;
     private readonly int[] _handles;
+    private readonly ManualClock _clock = new();
+    private readonly bool _service;
+    private int _flowBase;
+    public static readonly Ipv4Address ServiceIp = Ipv4Address.Parse("10.96.0.10");
 
     public PathBench(BenchPath path, int burst = 256, int frameSize = 64, int extraRoutes = 0, int seed = 1)
     {
@@ -59,10 +69,12 @@ public sealed class PathBench
         var (pod1Node, pod1) = RingPort.CreatePair("veth1", "pod1", burst * 2);
         var pod0Ip = options.Subnet.Address + 2;
         var pod1Ip = options.Subnet.Address + 3;
+        _service = path is BenchPath.ServiceEstablished or BenchPath.ServiceFirstPacket;
+        var (services, conntrack) = _service ? Services(options, peer) : (null, null);
         var state = ForwardingState.Build(options, underlayNode,
             [new PodAttachment(pod0Node, new Ipv4Address(pod0Ip)), new PodAttachment(pod1Node, new Ipv4Address(pod1Ip))],
-            [peer], ExtraRoutes(extraRoutes, seed));
-        Node = new NodeForwarder(Pool, state);
+            [peer], ExtraRoutes(extraRoutes, seed), services: services, conntrack: conntrack);
+        Node = new NodeForwarder(Pool, state, _clock);
         var pod0Mac = new MacAddress(0x0A58_0000_0000UL | pod0Ip);
         var pod1Mac = new MacAddress(0x0A58_0000_0000UL | pod1Ip);
         Node.Arp.Learn(pod0Ip, pod0Mac, 1, 0, permanent: true);
@@ -75,6 +87,7 @@ public sealed class PathBench
             BenchPath.Encap => (pod0, underlayFar, Udp(pod0Mac, options.GatewayMac, pod0Ip, peer.Subnet.Address + 9, payload)),
             BenchPath.Decap => (underlayFar, pod1, Vxlan(peer, options, Udp(peer.VtepMac, options.VtepMac, peer.Subnet.Address + 9, pod1Ip, payload))),
             BenchPath.Arp => (pod0, pod0, ArpRequest(pod0Mac, pod0Ip, options.GatewayIp)),
+            BenchPath.ServiceEstablished or BenchPath.ServiceFirstPacket => (pod0, underlayFar, Udp(pod0Mac, options.GatewayMac, pod0Ip, ServiceIp.Value, payload)),
             _ => throw new ArgumentOutOfRangeException(nameof(path)),
         };
         _handles = new int[burst];
@@ -99,6 +112,14 @@ public sealed class PathBench
             frame.CopyTo(pool.WritableFrame(h));
             pool.SetLength(h, frame.Length);
             handles[i] = h;
+            if (_service) SetSourcePort(pool.WritableFrame(h), (ushort)(_flowBase + i));
+        }
+        if (Path == BenchPath.ServiceFirstPacket)
+        {
+            // New flows every burst; the clock jumps past the UDP timeout so the last burst's flows are expired
+            // and the table reclaims them lazily, as it does under steady churn.
+            _flowBase = (_flowBase + handles.Length) % 60000;
+            _clock.Advance(TimeSpan.FromSeconds(31));
         }
         var queued = _input.Transmit(handles);
         for (var i = queued; i < handles.Length; i++) pool.Free(handles[i]);
@@ -124,6 +145,32 @@ public sealed class PathBench
             delivered += n;
         }
         return delivered;
+    }
+
+    /// <summary>One ClusterIP (UDP 5201) with ten endpoints on the peer node, so the service path ends in the encap path.</summary>
+    private static (ServiceTable, ConntrackSet) Services(NodeOptions node, Peer peer)
+    {
+        var endpoints = new EndpointConfig[10];
+        for (var i = 0; i < endpoints.Length; i++) endpoints[i] = new EndpointConfig(new Ipv4Address(peer.Subnet.Address + 10 + (uint)i), peer.Name);
+        var service = new ServiceConfig
+        {
+            Name = "bench",
+            ClusterIp = ServiceIp,
+            Ports = [new ServicePortConfig("udp", L4Protocol.Udp, 5201, 5201, null)],
+            Endpoints = endpoints,
+        };
+        var settings = new ServiceTableSettings(node.Name, node.Subnet, node.PublicIp.Value, node.GatewayIp, MaglevTable.DefaultSize, 1, System.Diagnostics.Stopwatch.Frequency);
+        return (ServiceTableBuilder.Build([service], settings), new ConntrackSet(1, 65536, ConntrackTimeouts.Default, seed: 7));
+    }
+
+    /// <summary>What a NIC would deliver for another flow: the source port changed, the UDP checksum patched (RFC 1624).</summary>
+    private static void SetSourcePort(Span<byte> frame, ushort port)
+    {
+        var udp = frame[34..];
+        var old = BinaryPrimitives.ReadUInt16BigEndian(udp);
+        port = (ushort)(1024 + port);
+        BinaryPrimitives.WriteUInt16BigEndian(udp, port);
+        BinaryPrimitives.WriteUInt16BigEndian(udp[6..], InternetChecksum.Update(BinaryPrimitives.ReadUInt16BigEndian(udp[6..]), old, port));
     }
 
     /// <summary>Random /8–/24 prefixes outside 10/8, so they grow the table without matching the bench traffic.</summary>

@@ -11,6 +11,8 @@ public class PathBenchTests
     [InlineData(BenchPath.Encap, 32, 1464, 0)]
     [InlineData(BenchPath.Decap, 256, 1464, 0)]
     [InlineData(BenchPath.Arp, 8, 64, 0)]
+    [InlineData(BenchPath.ServiceEstablished, 256, 64, 0)]
+    [InlineData(BenchPath.ServiceFirstPacket, 256, 64, 0)]
     public void Every_packet_of_every_burst_comes_out(BenchPath path, int burst, int size, int routes)
     {
         var bench = new PathBench(path, burst, size, routes);
@@ -18,5 +20,7 @@ public class PathBenchTests
         for (var i = 0; i < 5; i++) Assert.Equal(burst, bench.RunBurst());
         Assert.Equal(0, bench.Node.Counters.TotalDrops);
         Assert.Equal(0, bench.Pool.InUse);
+        if (path == BenchPath.ServiceFirstPacket) Assert.Equal(5 * burst, bench.Node.Counters[FastOverlay.Pipeline.Counter.ServiceFlowsCreated]);
+        if (path == BenchPath.ServiceEstablished) Assert.Equal(burst, bench.Node.Counters[FastOverlay.Pipeline.Counter.ServiceFlowsCreated]);
     }
 }

@@ -57,6 +57,22 @@ public class ZeroAllocationTests
         Assert.Equal(0, h.Pool.InUse);
     }
 
+    /// <summary>The service paths (conntrack hit + DNAT + encap; and a new flow per packet with lazy reclaim) allocate nothing either.</summary>
+    [Theory]
+    [InlineData(FastOverlay.Bench.BenchPath.ServiceEstablished)]
+    [InlineData(FastOverlay.Bench.BenchPath.ServiceFirstPacket)]
+    public void Service_paths_allocate_nothing(FastOverlay.Bench.BenchPath path)
+    {
+        var bench = new FastOverlay.Bench.PathBench(path);
+        Assert.Equal(200_192, bench.Run(200_000));
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var delivered = bench.Run(Packets);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(Packets, delivered);
+        Assert.Equal(0, allocated);
+        Assert.Equal(0, bench.Node.Counters.TotalDrops);
+    }
+
     [Fact]
     public void Intra_node_path_allocates_nothing()
     {
