@@ -19,6 +19,19 @@ internal sealed record EtcdFlags
     public string? PublicIp { get; init; }
     public string? Iface { get; init; }
     public string SubnetFile { get; init; } = Control.Subnets.SubnetFile.DefaultPath;
+    /// <summary>FastOverlay's own prefix (not flanneld's): one key per Service, &lt;prefix&gt;&lt;namespace&gt;/&lt;name&gt;.</summary>
+    public string ServicesPrefix { get; init; } = Control.Services.EtcdServiceStore.DefaultPrefix;
+    /// <summary>--no-etcd-services: serve the file's Services only.</summary>
+    public bool NoEtcdServices { get; init; }
+
+    /// <summary>The services prefix to watch, or null when --no-etcd-services. Throws ConfigException naming the flag.</summary>
+    public string? ServicesStorePrefix()
+    {
+        if (NoEtcdServices) return null;
+        if (ServicesPrefix.Trim('/').Length == 0 || ServicesPrefix.Any(char.IsWhiteSpace))
+            throw new ConfigException("--services-prefix", $"'{ServicesPrefix}' is not a key prefix (e.g. {Control.Services.EtcdServiceStore.DefaultPrefix})");
+        return ServicesPrefix;
+    }
 
     /// <summary>Flags override the file; the default endpoint and prefix are flanneld's. Throws ConfigException naming the flag.</summary>
     public EtcdOptions Options(EtcdFileSettings? file)

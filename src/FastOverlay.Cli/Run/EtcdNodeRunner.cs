@@ -4,6 +4,7 @@ using FastOverlay.Cli.Api;
 using FastOverlay.Config;
 using FastOverlay.Control;
 using FastOverlay.Control.Etcd;
+using FastOverlay.Control.Services;
 using FastOverlay.Control.Subnets;
 
 namespace FastOverlay.Cli.Run;
@@ -20,6 +21,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
     private readonly CancellationTokenSource _cancel = new();
     private ForwarderLoops? _loop;
     private CounterPrinter? _printer;
+    private EtcdServiceFeed? _services;
     private bool _ready;
     private long _leaked;
 
@@ -32,6 +34,8 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         EtcdOptions options;
         Wire.Ipv4Address publicIp;
         string? underlay;
+        string? servicesPrefix;
+        EtcdServiceStore? serviceStore;
         try
         {
             if (configPath is not null) bytes = NodeRunner.ReadConfig(configPath);
@@ -39,6 +43,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
             options = flags.Options(file.Etcd);
             underlay = flags.Iface ?? file.Node.Underlay;
             publicIp = flags.ResolvePublicIp(file.Node, underlay);
+            servicesPrefix = flags.ServicesStorePrefix();
         }
         catch (ConfigException e)
         {
@@ -50,6 +55,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         try
         {
             store = new EtcdSubnetStore(options);
+            serviceStore = servicesPrefix is null ? null : new EtcdServiceStore(options, servicesPrefix);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
         {
@@ -58,6 +64,8 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         }
         using var storeLifetime = store;
         var log = TextWriter.Synchronized(error);
+        _services = serviceStore is null ? null : new EtcdServiceFeed(serviceStore, log);
+        using var servicesLifetime = _services;
         var membership = new SubnetMembership(store, publicIp, new MembershipOptions
         {
             SubnetFilePath = flags.SubnetFile,
@@ -66,7 +74,8 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         }, log);
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnStopSignal);
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnStopSignal);
-        log.WriteLine($"etcd: {string.Join(',', options.Endpoints)} prefix {options.Prefix}, public IP {publicIp}");
+        log.WriteLine($"etcd: {string.Join(',', options.Endpoints)} prefix {options.Prefix}, public IP {publicIp}, " +
+            (_services is { } feed ? $"Services from {feed.Prefix}" : "no Services from etcd (--no-etcd-services)"));
 
         var current = file;
         var started = Stopwatch.GetTimestamp();
@@ -80,6 +89,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         var running = Task.Run(async () =>
         {
             Network = await membership.LoadNetworkAsync(_cancel.Token).ConfigureAwait(false);
+            _services?.Start(Network, publicIp, current.ServiceOptions, _cancel.Token);
             var mtu = ConfigLoader.ResolveMtu(Network.Backend.Mtu, underlay, interfaces);
             await membership.RunAsync(Network, mtu, node, _cancel.Token).ConfigureAwait(false);
         });
@@ -108,6 +118,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
             var lease = node.Lease ?? throw new ConfigException("", "no lease held yet; try again");
             var config = ConfigLoader.Complete(next.ToConfig(Network!, lease, publicIp, underlay, Environment.MachineName), interfaces);
             current = next;
+            _services?.OptionsChanged(Network!, publicIp, next.ServiceOptions);
             return config;
         }, config => node.BaseChanged(_ => config), log);
         using var hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c =>
@@ -123,6 +134,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         watcher?.Dispose();
         _cancel.Cancel();
         var code = Outcome(running, source);
+        _services?.Stop();
         var last = node.Controller;
         if (last is not null)
         {
@@ -152,6 +164,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
             throw new IOException($"the forwarder thread failed: {_loop.Failure}");
         _printer = new CounterPrinter(output, controller);
         _printer.PrintStart(controller.Config);
+        _services?.Attach(controller);
         if (!_ready) output.WriteLine("ready");
         _ready = true;
         output.Flush();
@@ -160,6 +173,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
     /// <summary>Stops the thread and drains before the controller closes the ports (on a lost lease, and at exit).</summary>
     private void Stopping(NodeController controller, bool final)
     {
+        _services?.Detach();
         if (_loop is null) return;
         _loop.Stop();
         _loop.Dispose();

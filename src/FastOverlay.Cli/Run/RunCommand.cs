@@ -27,6 +27,8 @@ internal static class RunCommand
         var password = new Option<string>("--etcd-password") { Description = "etcd password" };
         var publicIp = new Option<string>("--public-ip") { Description = "this node's underlay address, published in its lease (default: --iface's address)" };
         var iface = new Option<string>("--iface") { Description = "the underlay interface (overrides Node.Underlay)" };
+        var servicesPrefix = new Option<string>("--services-prefix") { Description = "etcd mode: the prefix of the Services to serve, one key per Service (<prefix><namespace>/<name>, the JSON of one \"Services\" element)", DefaultValueFactory = _ => Control.Services.EtcdServiceStore.DefaultPrefix };
+        var noEtcdServices = new Option<bool>("--no-etcd-services") { Description = "etcd mode: do not watch --services-prefix; serve the file's Services only" };
         var subnetFile = new Option<string>("--subnet-file") { Description = "where to write flannel's subnet.env for the CNI plugin", DefaultValueFactory = _ => Control.Subnets.SubnetFile.DefaultPath };
         var workers = new Option<int>("--workers") { Description = "Forwarding threads, each with its own sockets: flows are spread by PACKET_FANOUT_HASH and SO_REUSEPORT (default: one per CPU)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var noVnet = new Option<bool>("--no-vnet-header") { Description = "Pod ports without PACKET_VNET_HDR (pods then need TSO/GSO off): the pre-offload path, a kill switch" };
@@ -37,7 +39,7 @@ internal static class RunCommand
         var metrics = new Option<string>("--metrics-address") { Description = "Serve Prometheus metrics on IP:PORT at /metrics (none: off)", DefaultValueFactory = _ => Metrics.MetricsHost.DefaultAddress };
         var command = new Command("run", "Run one node on real interfaces: pods on AF_PACKET veth ports, VXLAN over a UDP socket on PublicIP:Port. Prints 'ready' once forwarding; SIGHUP reloads the config now")
         {
-            config, stats, buffers, ring, endpoints, prefix, caFile, certFile, keyFile, username, password, publicIp, iface, subnetFile, noVnet, noCoalesce, workers, apiSocket, podState, metrics,
+            config, stats, buffers, ring, endpoints, prefix, caFile, certFile, keyFile, username, password, publicIp, iface, servicesPrefix, noEtcdServices, subnetFile, noVnet, noCoalesce, workers, apiSocket, podState, metrics,
         };
         command.SetAction(result =>
         {
@@ -69,6 +71,8 @@ internal static class RunCommand
                 PublicIp = result.GetValue(publicIp),
                 Iface = result.GetValue(iface),
                 SubnetFile = result.GetValue(subnetFile)!,
+                ServicesPrefix = result.GetValue(servicesPrefix)!,
+                NoEtcdServices = result.GetValue(noEtcdServices),
             };
             if (flags.Endpoints is not null || path is not null && HasEtcdSection(path))
                 return new EtcdNodeRunner(output, error, api).Run(path, flags, result.GetValue(stats), result.GetValue(buffers), ports, workerCount);

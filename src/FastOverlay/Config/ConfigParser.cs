@@ -9,11 +9,11 @@ namespace FastOverlay.Config;
 /// </summary>
 internal static class ConfigParser
 {
-    // flannel's net-conf.json keys (Documentation/configuration.md), then FastOverlay's two sections.
+    // flannel's net-conf.json keys (Documentation/configuration.md), then FastOverlay's sections.
     private static readonly string[] TopKeys =
     [
         "Network", "SubnetLen", "SubnetMin", "SubnetMax", "Backend", "EnableIPv4", "EnableIPv6", "IPv6Network",
-        "IPv6SubnetLen", "IPv6SubnetMin", "IPv6SubnetMax", "EnableNFTables", "Node", "Peers",
+        "IPv6SubnetLen", "IPv6SubnetMin", "IPv6SubnetMax", "EnableNFTables", "Node", "Peers", "Services", "ServiceOptions",
     ];
     // flannel's vxlan backend keys (Documentation/backends.md).
     private static readonly string[] BackendKeys = ["Type", "VNI", "Port", "MTU", "GBP", "Learning", "DirectRouting"];
@@ -62,6 +62,8 @@ internal static class ConfigParser
             Backend = ParseBackend(new JsonFields(top.Required("Backend"), "Backend", BackendKeys)),
             Node = ParseNode(new JsonFields(top.Required("Node"), "Node", NodeKeys)),
             Peers = [.. top.Array("Peers").Select(p => ParsePeer(new JsonFields(p.Element, p.Path, PeerKeys)))],
+            Services = ServiceConfigParser.ParseServices(top),
+            ServiceOptions = ServiceConfigParser.ParseOptions(top),
         };
     }
 

@@ -51,6 +51,9 @@ internal static class ConfigValidator
         if (gatewayMac.IsMulticast || gatewayMac == MacAddress.Zero) throw new ConfigException("Node.GatewayMAC", $"{gatewayMac} is not a unicast address");
         if (macs.TryGetValue(gatewayMac, out var taken)) throw new ConfigException("Node.GatewayMAC", $"{gatewayMac} is also {taken}");
         CheckPods(node, gatewayMac, interfaces);
+
+        ServiceConfigValidator.CheckOptions(config.ServiceOptions, network);
+        new ServiceConfigValidator(config.ServiceOptions, network, node.PublicIp, config.Backend.Port).CheckAll(config.Services);
     }
 
     private static void CheckPods(NodeConfig node, MacAddress gatewayMac, IInterfaceCatalog interfaces)

@@ -23,12 +23,16 @@ public sealed record NodeTemplate
 /// <summary>
 /// A configuration file in etcd mode: <c>{"Etcd": {...}, "Node": {...}}</c>. Network, SubnetLen/Min/Max, Backend and
 /// Peers are refused: they come from etcd (<c>&lt;prefix&gt;/config</c> and the other nodes' leases), and two sources
-/// of truth would disagree sooner or later.
+/// of truth would disagree sooner or later. "Services" and "ServiceOptions" are the node's own, as in a static
+/// file: the file's Services are merged with etcd's <c>/fastoverlay/services/</c> (a Service in both is the file's).
 /// </summary>
 public sealed record EtcdNodeFile(EtcdFileSettings? Etcd, NodeTemplate Node)
 {
+    public IReadOnlyList<ServiceConfig> Services { get; init; } = [];
+    public ServiceOptionsConfig ServiceOptions { get; init; } = new();
+
     private static readonly string[] FromEtcd = ["Network", "SubnetLen", "SubnetMin", "SubnetMax", "Backend", "Peers", "EnableIPv4", "EnableIPv6", "IPv6Network", "IPv6SubnetLen", "IPv6SubnetMin", "IPv6SubnetMax", "EnableNFTables"];
-    private static readonly string[] TopKeys = ["Etcd", "Node", .. FromEtcd];
+    private static readonly string[] TopKeys = ["Etcd", "Node", "Services", "ServiceOptions", .. FromEtcd];
     private static readonly string[] EtcdKeys = ["Endpoints", "Prefix"];
     private static readonly string[] NodeKeys = ["Name", "PublicIP", "Subnet", "VtepMAC", "Underlay", "GatewayMAC", "Pods"];
     private static readonly string[] PodKeys = ["Interface", "IP"];
@@ -72,7 +76,11 @@ public sealed record EtcdNodeFile(EtcdFileSettings? Etcd, NodeTemplate Node)
                 etcd = new EtcdFileSettings([.. fields.Array("Endpoints").Select(x => ReadString(x.Element, x.Path))], fields.OptionalString("Prefix"));
             }
             var node = top.Optional("Node") is { } n ? ParseNode(new JsonFields(n, "Node", NodeKeys)) : new NodeTemplate();
-            return new EtcdNodeFile(etcd, node);
+            return new EtcdNodeFile(etcd, node)
+            {
+                Services = ServiceConfigParser.ParseServices(top),
+                ServiceOptions = ServiceConfigParser.ParseOptions(top),
+            };
         }
     }
 
@@ -98,6 +106,8 @@ public sealed record EtcdNodeFile(EtcdFileSettings? Etcd, NodeTemplate Node)
                 GatewayMac = Node.GatewayMac,
                 Pods = Node.Pods,
             },
+            Services = Services,
+            ServiceOptions = ServiceOptions,
         };
     }
 

@@ -70,6 +70,9 @@ internal sealed class JsonFields
 
     public Ipv4Address? OptionalAddress(string key) => OptionalString(key) is { } s ? ParseAddress(s, PathOf(key)) : null;
 
+    /// <summary>An optional array of address strings (an absent key or null is empty).</summary>
+    public IReadOnlyList<Ipv4Address> Addresses(string key) => [.. Array(key).Select(x => ParseAddress(ReadString(x.Element, x.Path), x.Path))];
+
     public Ipv4Prefix Prefix(string key)
     {
         var text = String(key);
@@ -116,7 +119,7 @@ internal sealed class JsonFields
     private static MacAddress ParseMac(string text, string path) =>
         MacAddress.TryParse(text, out var mac) ? mac : throw new ConfigException(path, $"'{text}' is not a MAC address (expected six hex octets like 0a:58:0a:f4:01:00)");
 
-    private static string Describe(JsonElement v) => v.ValueKind switch
+    public static string Describe(JsonElement v) => v.ValueKind switch
     {
         JsonValueKind.String => $"the string \"{Text(() => v.GetString()!, "", "the string")}\"",
         JsonValueKind.Number => $"the number {v.GetRawText()}",

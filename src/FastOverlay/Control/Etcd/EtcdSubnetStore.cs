@@ -162,7 +162,7 @@ public sealed class EtcdSubnetStore : ISubnetStore, IDisposable
     }
 
     /// <summary>etcd's prefix range end: the prefix with its last byte incremented (clientv3.GetPrefixRangeEnd).</summary>
-    private static ByteString RangeEnd(ByteString prefix)
+    internal static ByteString RangeEnd(ByteString prefix)
     {
         var bytes = prefix.ToByteArray();
         for (var i = bytes.Length - 1; i >= 0; i--)
