@@ -175,7 +175,7 @@ public sealed class NodeController : IDisposable
     private void Rebuild(OverlayConfig next, IReadOnlyList<PodConfig> apiPods)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        RefuseNodeChanges(Config, next);
+        RefuseNodeChanges(Config, next, _conntrack is not null);
         var plan = NodePlan.From(Merge(next, apiPods));
         var services = BuildServices(next, _storeServices, plan, _workers.Length, _workers[0].Forwarder.State.Services);
         // Preallocated once, the first time a Service appears; its size is fixed for the process's life.
@@ -237,6 +237,9 @@ public sealed class NodeController : IDisposable
     private static ServiceTable BuildServices(OverlayConfig config, IReadOnlyList<ServiceConfig> storeServices, NodePlan plan, int workers, ServiceTable? previous)
     {
         var services = MergeServices(config, storeServices);
+        // The file's set was checked when loaded, the store's by its watcher; together they must still not collide.
+        if (storeServices.Count > 0)
+            new ServiceConfigValidator(config.ServiceOptions, config.Network, config.Node.PublicIp, config.Backend.Port).CheckAll(services);
         if (services.Count == 0 && (previous is null || previous.IsEmpty)) return previous ?? ServiceTable.Empty;
         var options = config.ServiceOptions;
         var settings = new ServiceTableSettings(plan.Options.Name, plan.Options.Subnet, plan.Options.PublicIp.Value,
@@ -280,7 +283,7 @@ public sealed class NodeController : IDisposable
     private static List<PodAttachment> Attachments(NodePlan plan, Dictionary<string, IPacketPort> ports) =>
         [.. plan.Pods.Select(p => new PodAttachment(ports[p.Interface], p.Ip))];
 
-    private static void RefuseNodeChanges(OverlayConfig current, OverlayConfig next)
+    private static void RefuseNodeChanges(OverlayConfig current, OverlayConfig next, bool connectionTables)
     {
         Check(current.Network, next.Network, "Network");
         Check(current.SubnetLen, next.SubnetLen, "SubnetLen");
@@ -292,11 +295,18 @@ public sealed class NodeController : IDisposable
         Check(a.VtepMac, b.VtepMac, "Node.VtepMAC");
         Check(a.GatewayMac, b.GatewayMac, "Node.GatewayMAC");
         Check(a.Underlay, b.Underlay, "Node.Underlay");
+        if (!connectionTables) return;
+        // The connection tables were preallocated with these, and live flows were translated to this address.
+        var (o, p) = (current.ServiceOptions, next.ServiceOptions);
+        Check(o.ConntrackCapacity, p.ConntrackCapacity, "ServiceOptions.ConntrackCapacity");
+        Check((o.TcpSynTimeoutSeconds, o.TcpEstablishedTimeoutSeconds, o.TcpClosingTimeoutSeconds, o.UdpTimeoutSeconds, o.UdpStreamTimeoutSeconds, o.IcmpTimeoutSeconds),
+            (p.TcpSynTimeoutSeconds, p.TcpEstablishedTimeoutSeconds, p.TcpClosingTimeoutSeconds, p.UdpTimeoutSeconds, p.UdpStreamTimeoutSeconds, p.IcmpTimeoutSeconds), "ServiceOptions timeouts");
+        Check(o.HairpinAddress, p.HairpinAddress, "ServiceOptions.HairpinAddress");
 
         static void Check<T>(T before, T after, string path)
         {
             if (!EqualityComparer<T>.Default.Equals(before, after))
-                throw new ConfigException(path, $"changed from {before} to {after}: only Peers and Node.Pods apply live; restart fastoverlay for this change");
+                throw new ConfigException(path, $"changed from {before} to {after}: only Peers, Node.Pods, Services and the other ServiceOptions apply live; restart fastoverlay for this change");
         }
     }
 
