@@ -41,7 +41,12 @@ internal static class ExternalFrames
         {
             BinaryPrimitives.WriteUInt16BigEndian(l4[4..], (ushort)l4Length);
         }
-        if ((flagsFragment & Ipv4Header.FragmentOffsetMask) == 0 && (flagsFragment & Ipv4Header.FlagMoreFragments) == 0) L4Checksum.Complete(frame);
+        if ((flagsFragment & (Ipv4Header.FragmentOffsetMask | Ipv4Header.FlagMoreFragments)) == 0 && protocol is Ipv4Header.ProtocolTcp or Ipv4Header.ProtocolUdp)
+        {
+            // Complete finishes a partial checksum: the field must hold the pseudo-header sum first.
+            L4Checksum.WritePartial(l4, protocol, L4Checksum.PseudoHeader(source.Value, destination.Value, protocol, l4Length));
+            L4Checksum.Complete(frame);
+        }
         return frame;
     }
 
