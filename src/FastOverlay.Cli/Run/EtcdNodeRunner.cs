@@ -22,6 +22,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
     private CounterPrinter? _printer;
     private bool _ready;
     private long _leaked;
+    private HealthCheckServer? _health;
 
     public int Run(string? configPath, EtcdFlags flags, double statsSeconds, int poolBuffers, IPortFactory ports, int workers = 1)
     {
@@ -58,6 +59,8 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         }
         using var storeLifetime = store;
         var log = TextWriter.Synchronized(error);
+        // Open for the whole run; the Services' ports follow the data path (closed while no lease is held).
+        using var health = _health = HealthCheckServer.Start(publicIp, api.HealthzPort, log);
         var membership = new SubnetMembership(store, publicIp, new MembershipOptions
         {
             SubnetFilePath = flags.SubnetFile,
@@ -109,7 +112,11 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
             var config = ConfigLoader.Complete(next.ToConfig(Network!, lease, publicIp, underlay, Environment.MachineName), interfaces);
             current = next;
             return config;
-        }, config => node.BaseChanged(_ => config), log);
+        }, config =>
+        {
+            node.BaseChanged(_ => config);
+            if (node.Controller is { } running) ReconcileHealth(running);
+        }, log);
         using var hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c =>
         {
             c.Cancel = true;
@@ -150,6 +157,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         _loop.Start();
         if (!_loop.WaitUntilPolling(TimeSpan.FromSeconds(30)) || _loop.Failure is not null)
             throw new IOException($"the forwarder thread failed: {_loop.Failure}");
+        ReconcileHealth(controller);
         _printer = new CounterPrinter(output, controller);
         _printer.PrintStart(controller.Config);
         if (!_ready) output.WriteLine("ready");
@@ -158,8 +166,13 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
     }
 
     /// <summary>Stops the thread and drains before the controller closes the ports (on a lost lease, and at exit).</summary>
+    private void ReconcileHealth(NodeController controller) =>
+        _health?.Reconcile(NodeRunner.RunningServices(controller), controller.Config.Node.Name, controller.Config.Node.Subnet);
+
     private void Stopping(NodeController controller, bool final)
     {
+        // Without a data path no Service is served here: its health check must fail (refused), not say 200.
+        if (!final) _health?.Reconcile([], controller.Config.Node.Name, controller.Config.Node.Subnet);
         if (_loop is null) return;
         _loop.Stop();
         _loop.Dispose();
