@@ -165,10 +165,10 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         output.Flush();
     }
 
-    /// <summary>Stops the thread and drains before the controller closes the ports (on a lost lease, and at exit).</summary>
     private void ReconcileHealth(NodeController controller) =>
         _health?.Reconcile(NodeRunner.RunningServices(controller), controller.Config.Node.Name, controller.Config.Node.Subnet);
 
+    /// <summary>Stops the thread and drains before the controller closes the ports (on a lost lease, and at exit).</summary>
     private void Stopping(NodeController controller, bool final)
     {
         // Without a data path no Service is served here: its health check must fail (refused), not say 200.

@@ -63,6 +63,7 @@ internal sealed class HealthCheckServer : IDisposable
     /// <summary>
     /// Makes the open health check ports and their answers match <paramref name="services"/> (any thread). A local
     /// endpoint is one on <paramref name="nodeName"/>, or without a node name, one inside <paramref name="nodeSubnet"/>.
+    /// After <see cref="Dispose"/> it does nothing: a lease lost during shutdown may still call it.
     /// </summary>
     public void Reconcile(IReadOnlyList<ServiceConfig> services, string nodeName, Ipv4Prefix nodeSubnet)
     {
@@ -74,7 +75,7 @@ internal sealed class HealthCheckServer : IDisposable
         }
         lock (_gate)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_disposed) return;
             Interlocked.Exchange(ref _lastUpdatedTicks, _time.GetUtcNow().UtcTicks);
             foreach (var (key, listener) in _services.ToList())
             {
