@@ -50,9 +50,16 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error, ApiSetting
 
         var started = Stopwatch.GetTimestamp();
         var printer = new CounterPrinter(output, controller);
+        // kube-proxy's health checks: matched to the Services now and after every applied reload.
+        using var health = HealthCheckServer.Start(config.Node.PublicIp, api.HealthzPort, error);
+        health.Reconcile(RunningServices(controller), config.Node.Name, config.Node.Subnet);
         using (controller)
         using (var loop = new ForwarderLoops(controller))
-        using (var watcher = new ConfigWatcher(configPath, bytes, b => ConfigLoader.Load(b, interfaces), controller.Apply, error))
+        using (var watcher = new ConfigWatcher(configPath, bytes, b => ConfigLoader.Load(b, interfaces), next =>
+        {
+            controller.Apply(next);
+            health.Reconcile(RunningServices(controller), next.Node.Name, next.Node.Subnet);
+        }, error))
         {
             loop.Failed += _ => _stop.Set();
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnStopSignal);
@@ -108,6 +115,19 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error, ApiSetting
             error.WriteLine($"fastoverlay: {e.Message}");
             return null;
         }
+    }
+
+    /// <summary>
+    /// The Services the node runs: the file's, then the shared store's that the file does not define (the rule
+    /// NodeController.StoreServices documents). Whoever calls SetStoreServices reconciles the health checks after it.
+    /// </summary>
+    internal static IReadOnlyList<ServiceConfig> RunningServices(NodeController controller)
+    {
+        var file = controller.Config.Services;
+        var store = controller.StoreServices;
+        if (store.Count == 0) return file;
+        var named = file.Select(s => s.Key).ToHashSet(StringComparer.Ordinal);
+        return [.. file, .. store.Where(s => !named.Contains(s.Key))];
     }
 
     /// <summary>The config file's bytes; an unreadable file is a ConfigException (exit 2), as a bad one is.</summary>
