@@ -7,6 +7,8 @@ using FastOverlay.Control.Etcd;
 using FastOverlay.Control.Services;
 using FastOverlay.Control.Subnets;
 
+using FastOverlay.Ports;
+
 namespace FastOverlay.Cli.Run;
 
 /// <summary>
@@ -25,6 +27,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
     private bool _ready;
     private long _leaked;
     private HealthCheckServer? _health;
+    private ExternalGuard? _guard;
 
     public int Run(string? configPath, EtcdFlags flags, double statsSeconds, int poolBuffers, IPortFactory ports, int workers = 1)
     {
@@ -170,6 +173,13 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         if (!_loop.WaitUntilPolling(TimeSpan.FromSeconds(30)) || _loop.Failure is not null)
             throw new IOException($"the forwarder thread failed: {_loop.Failure}");
         ReconcileHealth(controller);
+        if (_guard is null) _guard = ExternalGuard.Start(controller.ExternalTraffic, output);
+        else _guard.Update(controller.ExternalTraffic);
+        controller.ServicesApplied += c =>
+        {
+            _guard?.Update(c.ExternalTraffic);
+            ReconcileHealth(c);
+        };
         _printer = new CounterPrinter(output, controller);
         _printer.PrintStart(controller.Config);
         _services?.Attach(controller);
@@ -187,6 +197,13 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         _services?.Detach();
         // Without a data path no Service is served here: its health check must fail (refused), not say 200.
         if (!final) _health?.Reconcile([], controller.Config.Node.Name, controller.Config.Node.Subnet);
+        // Nothing translates while the data path is down: let the kernel refuse instead of a silent drop.
+        if (!final) _guard?.Update(ExternalTraffic.From(controller.Config.Node.PublicIp, []));
+        else
+        {
+            _guard?.Dispose();
+            _guard = null;
+        }
         if (_loop is null) return;
         _loop.Stop();
         _loop.Dispose();

@@ -53,13 +53,17 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error, ApiSetting
         // kube-proxy's health checks: matched to the Services now and after every applied reload.
         using var health = HealthCheckServer.Start(config.Node.PublicIp, api.HealthzPort, error);
         health.Reconcile(RunningServices(controller), config.Node.Name, config.Node.Subnet);
+        // The node's kernel must not answer NodePorts and external addresses itself (RST, port unreachable): the
+        // data path does, from its copy of each packet.
+        using var guard = ExternalGuard.Start(controller.ExternalTraffic, error);
+        controller.ServicesApplied += c =>
+        {
+            guard.Update(c.ExternalTraffic);
+            health.Reconcile(RunningServices(c), c.Config.Node.Name, c.Config.Node.Subnet);
+        };
         using (controller)
         using (var loop = new ForwarderLoops(controller))
-        using (var watcher = new ConfigWatcher(configPath, bytes, b => ConfigLoader.Load(b, interfaces), next =>
-        {
-            controller.Apply(next);
-            health.Reconcile(RunningServices(controller), next.Node.Name, next.Node.Subnet);
-        }, error))
+        using (var watcher = new ConfigWatcher(configPath, bytes, b => ConfigLoader.Load(b, interfaces), controller.Apply, error))
         {
             loop.Failed += _ => _stop.Set();
             using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnStopSignal);
