@@ -1,5 +1,8 @@
 using FastOverlay.Pipeline;
 using FastOverlay.Tables.Services;
+using FsCheck;
+using FsCheck.Fluent;
+using FsCheck.Xunit;
 
 namespace FastOverlay.Tests.Tables.Services;
 
@@ -286,6 +289,59 @@ public class ConntrackTableTests
         Assert.Equal(16, t.IndexBuckets);
         Assert.True(Insert(t, 1) >= 0);
         Assert.Equal(-1, Insert(t, 2));
+    }
+
+    /// <summary>
+    /// The burst lookup gives the same answer as TryFind key by key: hits in both directions, unknown keys, removed
+    /// and expired flows, for bursts of 0..300 keys (several chunks, ragged ends).
+    /// </summary>
+    [Property(MaxTest = 100)]
+    public Property Burst_lookup_agrees_with_single_lookups() => Prop.ForAll(
+        Arb.From(from n in Gen.Choose(0, 300) from seed in Gen.Choose(0, int.MaxValue) select (Length: n, Seed: seed)), c =>
+        {
+            var random = new Random(c.Seed);
+            var t = Table(256);
+            var udp = NodeOptions.Ticks(ConntrackTimeouts.Default.Udp);
+            for (var client = 0; client < 200; client++)
+            {
+                var index = Insert(t, client, Udp, T0 + random.Next(2) * udp); // about half expire at T0 + udp
+                if (random.Next(8) == 0) t.Remove(index);
+            }
+            var now = T0 + udp + 5;
+            var keys = new FlowKey[c.Length];
+            for (var i = 0; i < keys.Length; i++)
+            {
+                var (o, r) = Flow(random.Next(300), Udp);
+                keys[i] = random.Next(2) == 0 ? o : r;
+            }
+            var indices = new int[keys.Length];
+            var replies = new bool[keys.Length];
+            var flows = new ConntrackFlow[keys.Length];
+            var hits = t.TryFind(keys, now, indices, replies, flows);
+            var expectedHits = 0;
+            for (var i = 0; i < keys.Length; i++)
+            {
+                var found = t.TryFind(keys[i], now, out var index, out var isReply, out var flow);
+                expectedHits += found ? 1 : 0;
+                Assert.Equal(found ? index : -1, indices[i]);
+                if (!found) continue;
+                Assert.Equal(isReply, replies[i]);
+                Assert.Equal(flow.Original, flows[i].Original);
+                Assert.Equal(flow.Reply, flows[i].Reply);
+                Assert.Equal(flow.LastSeen, flows[i].LastSeen);
+            }
+            Assert.Equal(expectedHits, hits);
+        });
+
+    [Fact]
+    public void Burst_lookup_wants_outputs_as_long_as_the_keys()
+    {
+        var t = Table();
+        var keys = new FlowKey[4];
+        Assert.Throws<ArgumentException>(() => t.TryFind(keys, T0, new int[3], new bool[4], new ConntrackFlow[4]));
+        Assert.Throws<ArgumentException>(() => t.TryFind(keys, T0, new int[4], new bool[3], new ConntrackFlow[4]));
+        Assert.Throws<ArgumentException>(() => t.TryFind(keys, T0, new int[4], new bool[4], new ConntrackFlow[3]));
+        Assert.Equal(0, t.TryFind(keys, T0, new int[4], new bool[4], new ConntrackFlow[4]));
     }
 
     [Fact]

@@ -14,10 +14,15 @@ public class ServicesZeroAllocationTests
     private readonly record struct Tally(long Found, long Inserted, long Failed);
 
     /// <summary>
-    /// TryFind, Insert, TryFind of the reply, Observe, SetEpoch, Remove of every 8th. 4096 keys on a table of 1024
+    /// TryFind, Insert, TryFind of the reply, Observe, SetEpoch, Remove of every 8th, a burst TryFind every 64. 4096 keys on a table of 1024
     /// with flows of ~2000 rounds (udp) or ~8000 (once a reply is seen): it stays full, so inserts go through the
     /// clock-hand reclaim and about half fail, and keys often recur while live.
     /// </summary>
+    private static readonly FlowKey[] BurstKeys = new FlowKey[64];
+    private static readonly int[] BurstIndices = new int[64];
+    private static readonly bool[] BurstReplies = new bool[64];
+    private static readonly ConntrackFlow[] BurstFlows = new ConntrackFlow[64];
+
     private static Tally ConntrackRounds(ConntrackTable table, ref long now, long step, int rounds, bool allocateOnPurpose = false)
     {
         long found = 0, inserted = 0, failed = 0;
@@ -26,6 +31,8 @@ public class ServicesZeroAllocationTests
         {
             now += step;
             var (o, r) = ConntrackTableTests.Flow(i & 4095, ConntrackTableTests.Udp);
+            BurstKeys[i & 63] = (i & 1) == 0 ? o : r;
+            if ((i & 63) == 63) found += table.TryFind(BurstKeys, now, BurstIndices, BurstReplies, BurstFlows);
             if (table.TryFind(o, now, out var index, out _, out _))
             {
                 found++;
