@@ -81,10 +81,6 @@ public sealed unsafe partial class ConntrackTable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void EndWrite(ref ConntrackEntry e) => Volatile.Write(ref e.Sequence, e.Sequence + 1);
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Word(ulong hash, int flow, bool reply) =>
-        ((ulong)Tag(hash) << 32) | (((uint)flow << 1) + (reply ? 1u : 0u) + 1);
-
     private int InsertFailed()
     {
         Volatile.Write(ref _insertFailures, _insertFailures + 1);
@@ -133,30 +129,6 @@ public sealed unsafe partial class ConntrackTable
         return -1;
     }
 
-    /// <summary>
-    /// An empty way for a key, in the emptier of its two buckets (the power of two choices keeps the fullest
-    /// bucket near the average). If both are full, an expired flow indexed there is reclaimed to make room.
-    /// </summary>
-    private ulong* ClaimWay(ulong hash, long now)
-    {
-        var primary = Bucket(Primary(hash));
-        var secondary = Bucket(Secondary(hash));
-        for (var pass = 0; pass < 2; pass++)
-        {
-            var emptyPrimary = Match(primary, ulong.MaxValue, 0);
-            var emptySecondary = secondary == primary ? 0 : Match(secondary, ulong.MaxValue, 0);
-            if (emptyPrimary != 0 && BitOperations.PopCount(emptyPrimary) >= BitOperations.PopCount(emptySecondary))
-                return primary + BitOperations.TrailingZeroCount(emptyPrimary);
-            if (emptySecondary != 0)
-                return secondary + BitOperations.TrailingZeroCount(emptySecondary);
-            var reclaimed = pass == 0 ? ReclaimFromBucket(primary, now) : -1;
-            if (reclaimed < 0 && pass == 0) reclaimed = ReclaimFromBucket(secondary, now);
-            if (reclaimed < 0) break;
-            _free[_freeCount++] = reclaimed;
-        }
-        return null;
-    }
-
     /// <summary>Takes a used flow out of the index and marks it free (not yet on the free list).</summary>
     private void Unlink(int f)
     {
@@ -177,20 +149,5 @@ public sealed unsafe partial class ConntrackTable
         e.Used = 0;
         EndWrite(ref e);
         _free[_freeCount++] = f;
-    }
-
-    private void RemoveWord(ulong hash, int f, bool reply)
-    {
-        var word = Word(hash, f, reply);
-        var primary = Bucket(Primary(hash));
-        var found = Match(primary, ulong.MaxValue, word);
-        if (found != 0)
-        {
-            Volatile.Write(ref primary[BitOperations.TrailingZeroCount(found)], 0);
-            return;
-        }
-        var secondary = Bucket(Secondary(hash));
-        found = Match(secondary, ulong.MaxValue, word);
-        if (found != 0) Volatile.Write(ref secondary[BitOperations.TrailingZeroCount(found)], 0);
     }
 }

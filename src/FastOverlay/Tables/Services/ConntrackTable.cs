@@ -1,7 +1,5 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 using FastOverlay.Pipeline;
 
 namespace FastOverlay.Tables.Services;
@@ -115,55 +113,16 @@ public sealed unsafe partial class ConntrackTable
     public long InsertFailures => Volatile.Read(ref _insertFailures);
     internal int IndexBuckets => (int)_bucketMask + 1;
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong Hash(in FlowKey key) => KeyedHash.Mix(key.Addresses, key.PortsAndProtocol, _seed);
-
-    // Never 0, so an empty word (0) never matches a tag; costs one bit of the 32.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static uint Tag(ulong hash) => (uint)(hash >> 32) | 1;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private uint Primary(ulong hash) => (uint)hash & _bucketMask;
-
-    // Derived from the primary bucket and the tag (as in cuckoo filters), so both come from one hash.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private uint Secondary(ulong hash) => ((uint)hash ^ BitOperations.RotateRight(Tag(hash) * 0x9E37_79B1u, 16)) & _bucketMask;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong* Bucket(uint bucket) => _index + (nuint)bucket * Ways;
-
-    /// <summary>Bit w set when (words[w] &amp; mask) == value, for the 8 words of a bucket.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static uint Match(ulong* words, ulong mask, ulong value)
-    {
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var m = Vector256.Create(mask);
-            var v = Vector256.Create(value);
-            var low = Vector256.Equals(Vector256.Load(words) & m, v).ExtractMostSignificantBits();
-            var high = Vector256.Equals(Vector256.Load(words + 4) & m, v).ExtractMostSignificantBits();
-            return low | (high << 4);
-        }
-        return MatchScalar(words, mask, value);
-    }
-
-    internal static uint MatchScalar(ulong* words, ulong mask, ulong value)
-    {
-        var bits = 0u;
-        for (var w = 0; w < Ways; w++)
-        {
-            if ((words[w] & mask) == value) bits |= 1u << w;
-        }
-        return bits;
-    }
-
     /// <summary>
     /// Looks a packet's key up, in either direction. A flow past its timeout is a miss. Any thread.
     /// </summary>
     /// <param name="isReply">True when the key is the flow's <see cref="ConntrackFlow.Reply"/> key.</param>
-    public bool TryFind(in FlowKey key, long now, out int index, out bool isReply, out ConntrackFlow flow)
+    public bool TryFind(in FlowKey key, long now, out int index, out bool isReply, out ConntrackFlow flow) =>
+        TryFind(Hash(key), key, now, out index, out isReply, out flow);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool TryFind(ulong hash, in FlowKey key, long now, out int index, out bool isReply, out ConntrackFlow flow)
     {
-        var hash = Hash(key);
         var tag = Tag(hash);
         var primary = Primary(hash);
         if (FindIn(primary, tag, key, now, out index, out isReply, out flow)) return true;
@@ -184,12 +143,12 @@ public sealed unsafe partial class ConntrackTable
             if ((uint)(word >> 32) != tag || (uint)word == 0) continue;
             var reference = (uint)word - 1;
             var f = (int)(reference >> 1);
-            var reply = (reference & 1) != 0;
+            var direction = (int)(reference & 1);
             // An expired flow is skipped, not a miss: a newer flow with the same key may sit further on.
-            if (ReadFlow(f, out flow) && (reply ? flow.Reply : flow.Original).Equals(key) && !IsExpired(flow, now))
+            if (ReadIfLive(f, direction, key, now, out flow))
             {
                 index = f;
-                isReply = reply;
+                isReply = direction != 0;
                 return true;
             }
         }
@@ -199,8 +158,34 @@ public sealed unsafe partial class ConntrackTable
         return false;
     }
 
-    /// <summary>Seqlock read: true with a consistent copy of a used flow; false if free or the owner kept writing.</summary>
+    /// <summary>
+    /// Seqlock read: true with a consistent copy when flow f is used, live, and holds <paramref name="key"/> in the
+    /// given direction; false otherwise, or if the owner kept writing (a miss, never a torn copy). The key is
+    /// compared where it lies, before anything is copied; Original and Reply are adjacent, so the direction
+    /// selects one without a branch (a packet's direction is a coin toss to the branch predictor).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool ReadIfLive(int f, int direction, in FlowKey key, long now, out ConntrackFlow flow)
+    {
+        ref var e = ref _entries[f];
+        for (var attempt = 1; ; attempt++)
+        {
+            var before = Volatile.Read(ref e.Sequence);
+            if (!Unsafe.Add(ref e.Flow.Original, direction).Equals(key))
+            {
+                Unsafe.SkipInit(out flow);
+                return false;
+            }
+            var live = e.Used != 0 && !IsExpired(e.Flow, now);
+            flow = e.Flow;
+            // Keeps the loads above before the second read of the sequence (no instruction on x64, dmb ishld on arm64).
+            Volatile.ReadBarrier();
+            if ((before & 1) == 0 && Volatile.Read(ref e.Sequence) == before) return live;
+            if (attempt == ReadAttempts) return false;
+        }
+    }
+
+    /// <summary>Seqlock read of any flow (diagnostics): true with a consistent copy of a used flow.</summary>
     private bool ReadFlow(int f, out ConntrackFlow flow)
     {
         ref var e = ref _entries[f];
@@ -209,7 +194,6 @@ public sealed unsafe partial class ConntrackTable
             var before = Volatile.Read(ref e.Sequence);
             var used = e.Used;
             flow = e.Flow;
-            // Keeps the copy's loads before the second read of the sequence (a no-op on x64, dmb ishld on arm64).
             Volatile.ReadBarrier();
             if ((before & 1) == 0 && Volatile.Read(ref e.Sequence) == before) return used != 0;
             if (attempt == ReadAttempts) return false;
@@ -259,16 +243,6 @@ public sealed unsafe partial class ConntrackTable
         // Most packets change nothing: skip the locked instruction and keep the line shared between workers.
         if ((flags & add) != add) Interlocked.Or(ref flagsWord, (int)add);
         if (now > last) Volatile.Write(ref e.Flow.LastSeen, now);
-    }
-
-    /// <summary>
-    /// Starts loading the key's primary bucket. A burst loop that calls this for every packet before looking any
-    /// up overlaps the cache misses of a table larger than the caches (as RouteTable's batch lookup does).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Prefetch(in FlowKey key)
-    {
-        if (Sse.IsSupported) Sse.Prefetch0(Bucket(Primary(Hash(key))));
     }
 
     /// <summary>Flows that are allocated and not expired. Scans the whole table: control plane and diagnostics only.</summary>
