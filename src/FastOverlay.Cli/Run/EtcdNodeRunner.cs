@@ -173,11 +173,16 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         if (!_loop.WaitUntilPolling(TimeSpan.FromSeconds(30)) || _loop.Failure is not null)
             throw new IOException($"the forwarder thread failed: {_loop.Failure}");
         ReconcileHealth(controller);
-        if (_guard is null) _guard = ExternalGuard.Start(controller.ExternalTraffic, output);
-        else _guard.Update(controller.ExternalTraffic);
+        if (controller.ExternalPortError is { } why) output.WriteLine($"fastoverlay: NodePorts and external addresses are not served from outside: {why}");
+        // Without an external port nothing would answer: the kernel's refusal is then the honest answer.
+        if (controller.ExternalPortError is null)
+        {
+            if (_guard is null) _guard = ExternalGuard.Start(controller.ExternalTraffic, output);
+            else _guard.Update(controller.ExternalTraffic);
+        }
         controller.ServicesApplied += c =>
         {
-            _guard?.Update(c.ExternalTraffic);
+            if (c.ExternalPortError is null) _guard?.Update(c.ExternalTraffic);
             ReconcileHealth(c);
         };
         _printer = new CounterPrinter(output, controller);

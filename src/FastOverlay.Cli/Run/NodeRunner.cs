@@ -55,10 +55,12 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error, ApiSetting
         health.Reconcile(RunningServices(controller), config.Node.Name, config.Node.Subnet);
         // The node's kernel must not answer NodePorts and external addresses itself (RST, port unreachable): the
         // data path does, from its copy of each packet.
-        using var guard = ExternalGuard.Start(controller.ExternalTraffic, error);
+        if (controller.ExternalPortError is { } why) error.WriteLine($"fastoverlay: NodePorts and external addresses are not served from outside: {why}");
+        // Without an external port nothing would answer: the kernel's refusal is then the honest answer.
+        using var guard = controller.ExternalPortError is null ? ExternalGuard.Start(controller.ExternalTraffic, error) : null;
         controller.ServicesApplied += c =>
         {
-            guard.Update(c.ExternalTraffic);
+            guard?.Update(c.ExternalTraffic);
             health.Reconcile(RunningServices(c), c.Config.Node.Name, c.Config.Node.Subnet);
         };
         using (controller)

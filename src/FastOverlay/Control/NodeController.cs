@@ -60,6 +60,7 @@ public sealed class NodeController : IDisposable
         var services = BuildServices(config, [], plan, workers, null);
         var conntrack = services.IsEmpty ? null : NewConntrack(config.ServiceOptions, workers);
         var opened = new List<IPacketPort>();
+        string? externalError = null;
         try
         {
             var all = new NodeWorker[workers];
@@ -70,8 +71,23 @@ public sealed class NodeController : IDisposable
                 var pool = new PacketPool(perWorker);
                 var underlay = factory.OpenUnderlay(plan.Options, plan.UnderlayInterface, pool);
                 opened.Add(underlay);
-                // In worker order: each joins the previous one's fanout group while that one is open.
-                var external = factory.OpenExternal(plan.Options, plan.UnderlayInterface, pool);
+                // In worker order: each joins the previous one's fanout group while that one is open. A node that
+                // cannot have one (no interface holds its public IP: a cloud NAT address) still forwards pods and
+                // ClusterIPs; only traffic from outside to NodePorts and external addresses goes unserved.
+                IPacketPort? external = null;
+                if (externalError is null)
+                {
+                    try
+                    {
+                        external = factory.OpenExternal(plan.Options, plan.UnderlayInterface, pool);
+                    }
+                    // All workers or none (a fanout group missing a member would leave its share of flows unserved):
+                    // only the first may fail softly; the others open the same interface.
+                    catch (IOException e) when (w == 0)
+                    {
+                        externalError = e.Message;
+                    }
+                }
                 if (external is not null) opened.Add(external);
                 var worker = new NodeWorker(w, pool, underlay) { External = external };
                 foreach (var pod in plan.Pods)
@@ -84,7 +100,7 @@ public sealed class NodeController : IDisposable
                 worker.Forwarder = new NodeForwarder(pool, state, exchange: exchange, worker: w);
                 all[w] = worker;
             }
-            var controller = new NodeController(config, factory, all) { _apiPods = apiPods ?? [], _conntrack = conntrack };
+            var controller = new NodeController(config, factory, all) { _apiPods = apiPods ?? [], _conntrack = conntrack, ExternalPortError = externalError };
             controller.UpdateExternalFilters();
             return controller;
         }
@@ -280,6 +296,9 @@ public sealed class NodeController : IDisposable
             TimeSpan.FromSeconds(options.TcpSynTimeoutSeconds), TimeSpan.FromSeconds(options.TcpEstablishedTimeoutSeconds),
             TimeSpan.FromSeconds(options.TcpClosingTimeoutSeconds), TimeSpan.FromSeconds(options.UdpTimeoutSeconds),
             TimeSpan.FromSeconds(options.UdpStreamTimeoutSeconds), TimeSpan.FromSeconds(options.IcmpTimeoutSeconds)));
+
+    /// <summary>Why the node has no external port (NodePort and external-address traffic from outside unserved), or null.</summary>
+    public string? ExternalPortError { get; private init; }
 
     /// <summary>The node's flow tables (null until the first Service).</summary>
     public ConntrackSet? Conntrack => _conntrack;
