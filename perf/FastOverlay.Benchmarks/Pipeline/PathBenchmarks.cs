@@ -76,3 +76,24 @@ public class RouteScalingBenchmarks
     [Benchmark(OperationsPerInvoke = 256)]
     public int Burst256() => _bench.RunBurst();
 }
+
+/// <summary>
+/// The first packet of a flow against the number of Services: a hash probe, not a chain walk (kube-proxy's
+/// iptables mode grows linearly, research notes s2.5), so the cost must stay flat from 1 to 10,000 Services.
+/// </summary>
+public class ServiceScalingBenchmarks
+{
+    private PathBench _bench = null!;
+
+    [Params(1, 1_000, 10_000)]
+    public int OtherServices { get; set; }
+
+    [Params(BenchPath.ServiceEstablished, BenchPath.ServiceFirstPacket)]
+    public BenchPath Path { get; set; }
+
+    [GlobalSetup]
+    public void Setup() => _bench = new PathBench(Path, extraServices: OtherServices);
+
+    [Benchmark(OperationsPerInvoke = 256)]
+    public int Burst256() => _bench.RunBurst();
+}

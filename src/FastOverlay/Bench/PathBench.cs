@@ -44,7 +44,7 @@ public sealed class PathBench
     private int _flowBase;
     public static readonly Ipv4Address ServiceIp = Ipv4Address.Parse("10.96.0.10");
 
-    public PathBench(BenchPath path, int burst = 256, int frameSize = 64, int extraRoutes = 0, int seed = 1)
+    public PathBench(BenchPath path, int burst = 256, int frameSize = 64, int extraRoutes = 0, int seed = 1, int extraServices = 0)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(frameSize, Ethernet.MinFrameLength);
         Path = path;
@@ -72,7 +72,7 @@ public sealed class PathBench
         var pod0Ip = options.Subnet.Address + 2;
         var pod1Ip = options.Subnet.Address + 3;
         _service = path is BenchPath.ServiceEstablished or BenchPath.ServiceBulk or BenchPath.ServiceFirstPacket;
-        var (services, conntrack) = _service ? Services(options, peer) : (null, null);
+        var (services, conntrack) = _service ? Services(options, peer, extraServices) : (null, null);
         var state = ForwardingState.Build(options, underlayNode,
             [new PodAttachment(pod0Node, new Ipv4Address(pod0Ip)), new PodAttachment(pod1Node, new Ipv4Address(pod1Ip))],
             [peer], ExtraRoutes(extraRoutes, seed), services: services, conntrack: conntrack);
@@ -150,7 +150,7 @@ public sealed class PathBench
     }
 
     /// <summary>One ClusterIP (UDP 5201) with ten endpoints on the peer node, so the service path ends in the encap path.</summary>
-    private static (ServiceTable, ConntrackSet) Services(NodeOptions node, Peer peer)
+    private static (ServiceTable, ConntrackSet) Services(NodeOptions node, Peer peer, int extraServices)
     {
         var endpoints = new EndpointConfig[10];
         for (var i = 0; i < endpoints.Length; i++) endpoints[i] = new EndpointConfig(new Ipv4Address(peer.Subnet.Address + 10 + (uint)i), peer.Name);
@@ -161,8 +161,22 @@ public sealed class PathBench
             Ports = [new ServicePortConfig("udp", L4Protocol.Udp, 5201, 5201, null)],
             Endpoints = endpoints,
         };
-        var settings = new ServiceTableSettings(node.Name, node.Subnet, node.PublicIp.Value, node.GatewayIp, MaglevTable.DefaultSize, 1, System.Diagnostics.Stopwatch.Frequency);
-        return (ServiceTableBuilder.Build([service], settings), new ConntrackSet(1, 65536, ConntrackTimeouts.Default, seed: 7));
+        // Other Services only make the tables bigger (kube-proxy's iptables first-packet cost grows with them; ours
+        // must not): one endpoint each, small Maglev tables so 10,000 of them fit in memory.
+        var all = new List<ServiceConfig>(extraServices + 1) { service };
+        for (var i = 0; i < extraServices; i++)
+        {
+            all.Add(new ServiceConfig
+            {
+                Name = $"other{i}",
+                ClusterIp = new Ipv4Address(0x0A600000u + 0x100u + (uint)i),
+                Ports = [new ServicePortConfig("udp", L4Protocol.Udp, 5201, 5201, null)],
+                Endpoints = [new EndpointConfig(new Ipv4Address(peer.Subnet.Address + 200), peer.Name)],
+            });
+        }
+        var size = extraServices > 0 ? 251 : MaglevTable.DefaultSize;
+        var settings = new ServiceTableSettings(node.Name, node.Subnet, node.PublicIp.Value, node.GatewayIp, size, 1, System.Diagnostics.Stopwatch.Frequency);
+        return (ServiceTableBuilder.Build(all, settings), new ConntrackSet(1, 65536, ConntrackTimeouts.Default, seed: 7));
     }
 
     /// <summary>What a NIC would deliver for another flow: the source port changed, the UDP checksum patched (RFC 1624).</summary>
