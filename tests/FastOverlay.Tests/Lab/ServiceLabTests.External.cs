@@ -37,8 +37,8 @@ public sealed partial class ServiceLabTests
             foreach (var run in new[] { lab.SvcTcp("c", address, tcpPort, count: 20), lab.SvcUdp("c", address, udpPort, count: 20) })
             {
                 Assert.True(run.AllOk && run.Answers.Count == 20, $"from the client to {address}: {run}");
-                Assert.Equal(["p12", "p22"], run.ByBackend.Keys.Order());
-                Assert.All(run.Answers, a => Assert.True(a.SeenIp == snat, $"{a.Backend} saw {a.SeenIp}, not node{ingress}'s SNAT address {snat}: {run}"));
+                Assert.True(run.ByBackend.Count == 2, $"from the client to {address}: not both endpoints answered: {run}");
+                Assert.True(run.Answers.All(a => a.SeenIp == snat), $"a backend did not see node{ingress}'s SNAT address {snat}: {run}");
             }
         }
         Assert.True(lab.FastOverlayRunning(1) && lab.FastOverlayRunning(2), "a node died on external traffic");
@@ -104,8 +104,8 @@ public sealed partial class ServiceLabTests
     private static void AssertFromClient(SvcRun run, string backend)
     {
         Assert.True(run.AllOk, $"not every attempt from the client was answered: {run}");
-        Assert.Equal([backend], run.ByBackend.Keys);
-        Assert.All(run.Answers, a => Assert.True(a.SeenIp == LabRun.ClientIp, $"{a.Backend} saw {a.SeenIp}, not the client's {LabRun.ClientIp}: {run}"));
+        Assert.True(run.ByBackend.Keys.SequenceEqual([backend]), $"expected answers from {backend} only: {run}");
+        Assert.True(run.Answers.All(a => a.SeenIp == LabRun.ClientIp), $"a backend did not see the client's own address {LabRun.ClientIp}: {run}");
     }
 
     private static void AssertHealth(LabRun lab, int node, int status)

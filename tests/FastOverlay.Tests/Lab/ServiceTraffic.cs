@@ -95,7 +95,7 @@ internal static class ServiceTraffic
         var r = lab.Exec(from, TimeSpan.FromSeconds(seconds + 15), ["python3", ServiceLab.Tool, .. args]);
         var answers = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => SvcAnswer.Parse(l, stamped: false)).ToList();
         var run = new SvcRun(r, answers);
-        lab.WriteLine($"{from}: {args[0]} {args[1]} {args[2]}: {Summary(run)}");
+        lab.WriteLine($"{from}: {string.Join(' ', args.TakeWhile(a => !a.StartsWith("--", StringComparison.Ordinal)))}: {Summary(run)}");
         return run;
     }
 
