@@ -7,13 +7,13 @@ namespace FastOverlay.Tests.Lab;
 /// These need the external port (an AF_PACKET socket on the underlay taking NodePort and external-address
 /// traffic, and the nftables guard that keeps the node's kernel from answering it with a RST or an ICMP error),
 /// which is not on this branch yet: until it is, they fail (the node's kernel refuses or drops what the client
-/// sends). Filter them out with <c>--filter "Needs!=external-port"</c>; the health check test needs the
-/// healthCheckNodePort server as well.
+/// sends). Filter them out with <c>--filter "Needs!=external-port"</c>. The health check test also needs the
+/// health check server (healthCheckNodePort and the proxy's 10256), which comes with the same branch.
 /// </summary>
 public sealed partial class ServiceLabTests
 {
     private const string LbCluster = "172.31.200.10", LbLocal = "172.31.200.20";
-    private const int TcpNodePort = 30080, UdpNodePort = 30053, HealthPort = 32100;
+    private const int TcpNodePort = 30080, UdpNodePort = 30053, HealthPort = 32100, ProxyHealthPort = 10256;
 
     [SkippableFact]
     [Trait("Needs", "external-port")]
@@ -86,6 +86,9 @@ public sealed partial class ServiceLabTests
         // up a similar health checking port"); what a cloud load balancer asks before it sends a node traffic.
         AssertHealth(lab, 1, 503);
         AssertHealth(lab, 2, 200);
+        // The node's own proxy health port (kube-proxy's 10256 /healthz) is healthy on both.
+        AssertHealth(lab, 1, 200, ProxyHealthPort);
+        AssertHealth(lab, 2, 200, ProxyHealthPort);
         lab.ApplyServices(LocalService("p12", "p22"));
         AssertHealth(lab, 1, 200);
         lab.ApplyServices(LocalService("p12"));
@@ -108,10 +111,17 @@ public sealed partial class ServiceLabTests
         Assert.True(run.Answers.All(a => a.SeenIp == LabRun.ClientIp), $"a backend did not see the client's own address {LabRun.ClientIp}: {run}");
     }
 
-    private static void AssertHealth(LabRun lab, int node, int status)
+    /// <summary>
+    /// The health port's status, polled for a few seconds: its listeners follow the Services after the reload
+    /// that the node logged as applied.
+    /// </summary>
+    private static void AssertHealth(LabRun lab, int node, int status, int port = HealthPort)
     {
-        var run = lab.SvcHttp("c", $"http://{LabRun.PublicIp(node)}:{HealthPort}/healthz");
-        Assert.True(run.Answers.Count == 1 && run.Answers[0].Line.StartsWith($"HTTP {status}", StringComparison.Ordinal),
-            $"node{node}'s health check port should answer {status}: {run}");
+        SvcRun? last = null;
+        LabScenarios.Eventually(() =>
+            {
+                last = lab.SvcHttp("c", $"http://{LabRun.PublicIp(node)}:{port}/healthz");
+                return last.Answers is [{ Line: var line }] && line.Split(' ') is ["HTTP", var code, ..] && code == $"{status}";
+            }, TimeSpan.FromSeconds(10), () => $"node{node}'s health port {port} should answer {status}: {last}");
     }
 }
