@@ -11,7 +11,7 @@ public class PathBenchmarks
 {
     private PathBench _bench = null!;
 
-    [Params(BenchPath.IntraNode, BenchPath.Encap, BenchPath.Decap, BenchPath.Arp, BenchPath.ServiceEstablished, BenchPath.ServiceFirstPacket)]
+    [Params(BenchPath.IntraNode, BenchPath.Encap, BenchPath.Decap, BenchPath.Arp, BenchPath.ServiceEstablished, BenchPath.ServiceBulk, BenchPath.ServiceFirstPacket)]
     public BenchPath Path { get; set; }
 
     [GlobalSetup]

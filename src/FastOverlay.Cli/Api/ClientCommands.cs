@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace FastOverlay.Cli.Api;
 
 /// <summary>
-/// `fastoverlay status | pods | peers | trace`: a person at the node asking the running daemon, through its socket.
+/// `fastoverlay status | pods | peers | services | trace`: a person at the node asking the running daemon, through its socket.
 /// Exit 1 with one plain line when the daemon is not running (or the socket is not ours to use).
 /// </summary>
 internal static class ClientCommands
@@ -30,6 +30,16 @@ internal static class ClientCommands
         var peers = new Command("peers", "The other nodes this node sends VXLAN to");
         Wire(peers, output, error, (client, _) => TablePrinter.Peers(client.Get("v1/status").GetProperty("peers"), output));
 
+        var services = new Command("services", "The Services this node load-balances: addresses, endpoints, flows");
+        var servicesJson = new Option<bool>("--json") { Description = "Print the API's JSON" };
+        services.Options.Add(servicesJson);
+        Wire(services, output, error, (client, r) =>
+        {
+            var body = client.Get("v1/services");
+            if (r.GetValue(servicesJson)) output.WriteLine(JsonSerializer.Serialize(body, Indented));
+            else TablePrinter.Services(body, output);
+        });
+
         var trace = new Command("trace", "Trace the next packets through the running node's pipeline, hop by hop");
         var count = new Option<int>("--count") { Description = "How many packets", DefaultValueFactory = _ => 10 };
         var wait = new Option<double>("--timeout") { Description = "Seconds to wait for them", DefaultValueFactory = _ => 10 };
@@ -43,7 +53,7 @@ internal static class ClientCommands
             if (r.GetValue(traceJson)) output.WriteLine(JsonSerializer.Serialize(body, Indented));
             else TablePrinter.Trace(body, output);
         }, timeout: r => TimeSpan.FromSeconds(r.GetValue(wait) + 10));
-        return [status, pods, peers, trace];
+        return [status, pods, peers, services, trace];
     }
 
     public static Option<string> SocketOption() => new("--api-socket")

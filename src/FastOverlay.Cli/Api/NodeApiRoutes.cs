@@ -10,6 +10,7 @@ namespace FastOverlay.Cli.Api;
 /// GET    /v1/status                    node, source, lease, peers, pods, features, workers, uptime
 /// GET    /v1/counters                  node counters, drops by reason, ARP entries, per-port packets and bytes
 /// GET    /v1/pods                      the pods (file and API)
+/// GET    /v1/services                  the Services' ports, endpoints and counters; the connection table's fill
 /// PUT    /v1/pods/{interface}          {"ip":"10.244.1.5","mac":"..","containerId":".."}: add (idempotent)
 /// DELETE /v1/pods/{interface}          remove (idempotent)
 /// GET    /v1/trace?count=N&amp;timeout=S   the next N packets through the pipeline, hop by hop
@@ -25,6 +26,7 @@ internal static class NodeApiRoutes
         app.MapGet("/v1/status", () => Results.Json(StatusReport.Status(api)));
         app.MapGet("/v1/counters", () => Results.Json(StatusReport.Counters(api)));
         app.MapGet("/v1/pods", () => Results.Json(new { pods = StatusReport.Pods(api) }));
+        app.MapGet("/v1/services", () => Results.Json(ServiceReport.Services(api)));
         app.MapPut("/v1/pods/{name}", (string name, PodRequest body) => Change(() =>
         {
             var added = api.Pods.Add(new ApiPod(name, body.Ip ?? "", body.Mac, body.ContainerId), api.Controller);

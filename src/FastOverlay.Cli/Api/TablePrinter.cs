@@ -32,6 +32,20 @@ internal static class TablePrinter
             o.WriteLine($"{S(p, "name"),-20} {S(p, "publicIp"),-16} {S(p, "subnet"),-19} {S(p, "vtepMac")}");
     }
 
+    public static void Services(JsonElement body, TextWriter o)
+    {
+        o.WriteLine($"{"SERVICE",-28} {"PROTO",-5} {"ADDRESS",-22} {"NODEPORT",-8} {"FLOWS",8} {"PACKETS",10} ENDPOINTS");
+        foreach (var s in body.GetProperty("services").EnumerateArray())
+        {
+            var endpoints = string.Join(", ", s.GetProperty("endpoints").EnumerateArray().Select(e =>
+                $"{S(e, "address")}{(e.GetProperty("local").GetBoolean() ? " local" : "")}{(e.GetProperty("ready").GetBoolean() ? "" : e.GetProperty("terminating").GetBoolean() ? " terminating" : " not-ready")}"));
+            var address = $"{S(s, "clusterIp")}:{S(s, "servicePort")}";
+            o.WriteLine($"{S(s, "namespace") + "/" + S(s, "name") + ":" + S(s, "port"),-28} {S(s, "protocol"),-5} {address,-22} {S(s, "nodePort"),-8} {S(s, "flows"),8} {S(s, "packets"),10} {(endpoints.Length == 0 ? "(none)" : endpoints)}");
+        }
+        if (body.TryGetProperty("conntrack", out var ct) && ct.ValueKind == JsonValueKind.Object)
+            o.WriteLine($"connection tracking: {S(ct, "entries")} of {S(ct, "capacity")} entries, {S(ct, "insertFailures")} new flows refused (table full)");
+    }
+
     public static void Pods(JsonElement pods, TextWriter o)
     {
         o.WriteLine($"{"POD INTERFACE",-16} {"IP",-16} {"MAC",-18} {"FROM",-7} PORT");

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using FastOverlay.Cluster;
+using FastOverlay.Config;
 using FastOverlay.Pipeline;
 using FastOverlay.Wire;
 
@@ -79,7 +80,37 @@ internal sealed class ClusterDemo(TextWriter output)
         var (request2, reply) = Ping(cluster, tracer, web0, api1, 2);
         results.Add(new WalkResult($"Walk 2: pod to pod on another node: {Describe(web0)} → {Describe(api1)}, ping", request2.Delivered, request2.Hops));
         results.Add(new WalkResult($"Walk 3: the reply, back across the nodes: {Describe(api1)} → {Describe(web0)}, ping reply", reply.Delivered, reply.Hops));
+
+        var (toService, fromService) = ServiceEcho(cluster, tracer, web0, api1);
+        results.Add(new WalkResult($"Walk 4: pod to a ClusterIP: {Describe(web0)} → Service default/api {ServiceVip}:{PodEndpoint.EchoPort}/UDP (endpoint {api1.Name}), DNAT then VXLAN", toService.Delivered, toService.Hops));
+        results.Add(new WalkResult($"Walk 5: the endpoint's answer, reverse-NATed on the client's node: {Describe(api1)} → {Describe(web0)}, from the service address", fromService.Delivered, fromService.Hops));
         return results;
+    }
+
+    public static readonly Ipv4Address ServiceVip = Ipv4Address.Parse("10.96.0.10");
+
+    /// <summary>The api Service: a ClusterIP for UDP echo whose one endpoint is <paramref name="endpoint"/>.</summary>
+    public static ServiceConfig ApiService(PodEndpoint endpoint) => new()
+    {
+        Name = "api",
+        ClusterIp = ServiceVip,
+        Ports = [new ServicePortConfig("echo", L4Protocol.Udp, PodEndpoint.EchoPort, PodEndpoint.EchoPort, null)],
+        Endpoints = [new EndpointConfig(endpoint.Ip, endpoint.NodeName)],
+    };
+
+    /// <summary>One UDP echo through a ClusterIP: the request is DNATed on the client's node, the echo comes back translated.</summary>
+    private static ((bool Delivered, List<TraceRecord> Hops) Request, (bool Delivered, List<TraceRecord> Hops) Reply) ServiceEcho(InMemoryCluster cluster, PacketTracer tracer, PodEndpoint from, PodEndpoint endpoint)
+    {
+        cluster.SetServices([ApiService(endpoint)]);
+        var echoesBefore = from.UdpEchoesReceived;
+        var first = tracer.Records.Length;
+        for (var attempt = 0; attempt < 3 && from.SendUdp(ServiceVip.Value, PodEndpoint.EchoPort, 1) == 0; attempt++) cluster.RunUntilIdle();
+        cluster.RunUntilIdle();
+        var records = tracer.Records[first..].ToArray();
+        var split = Array.FindIndex(records, r => r.Node == endpoint.Name && r.Event == TraceEvent.EndpointReceived);
+        var requestHops = split < 0 ? records.ToList() : records[..(split + 1)].ToList();
+        var replyHops = split < 0 ? [] : records[(split + 1)..].ToList();
+        return ((split >= 0, requestHops), (from.UdpEchoesReceived == echoesBefore + 1, replyHops));
     }
 
     private static string Describe(PodEndpoint pod) => $"{pod.Name} ({pod.Ip} on {pod.NodeName})";

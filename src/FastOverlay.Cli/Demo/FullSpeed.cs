@@ -11,39 +11,57 @@ namespace FastOverlay.Cli.Demo;
 /// </summary>
 internal static class FullSpeed
 {
-    public sealed record Result(double Seconds, long SentSameNode, long SentOtherNode, long ReceivedSameNode, long ReceivedOtherNode, long AllocatedBytes);
+    public sealed record Result(double Seconds, long SentSameNode, long SentOtherNode, long ReceivedSameNode, long ReceivedOtherNode, long AllocatedBytes, long SentService = 0, long ReceivedService = 0);
+
+    public static readonly Wire.Ipv4Address BulkVip = Wire.Ipv4Address.Parse("10.96.0.20");
+    public const ushort BulkPort = 5353;
+
+    /// <summary>The Service every pod also sends to: a ClusterIP over all pods (Maglev spreads the senders).</summary>
+    public static Config.ServiceConfig BulkService(InMemoryCluster cluster) => new()
+    {
+        Name = "bulk",
+        ClusterIp = BulkVip,
+        Ports = [new Config.ServicePortConfig("udp", Config.L4Protocol.Udp, BulkPort, PodEndpoint.ServiceTargetPort, null)],
+        Endpoints = [.. cluster.Pods.Select(p => new Config.EndpointConfig(p.Ip, p.NodeName))],
+    };
 
     public static Result Run(InMemoryCluster cluster, TimeSpan duration, CancellationToken cancel)
     {
         var flows = Flows(cluster);
+        if (!cluster.Services.Any(s => s.Name == "bulk")) cluster.SetServices([.. cluster.Services, BulkService(cluster)]);
         const int burst = 32;
         // Resolve every flow's first hop before the clock starts.
         for (var i = 0; i < 3; i++)
         {
             foreach (var (from, to, _) in flows) from.SendUdp(to.Ip.Value, PodEndpoint.DiscardPort, 1);
+            foreach (var pod in cluster.Pods) pod.SendUdp(BulkVip.Value, BulkPort, 1);
             cluster.RunUntilIdle();
         }
         // Warm-up (not counted): lets the JIT's tiered compilation reach optimized code.
-        Blast(flows, cluster, burst, TimeSpan.FromSeconds(Math.Min(0.5, duration.TotalSeconds)), cancel, out _, out _);
+        Blast(flows, cluster, burst, TimeSpan.FromSeconds(Math.Min(0.5, duration.TotalSeconds)), cancel, out _, out _, out _);
         cluster.RunUntilIdle();
         var baseSame = cluster.Pods.Sum(p => p.UdpReceivedSameNode);
         var baseOther = cluster.Pods.Sum(p => p.UdpReceivedOtherNode);
+        var baseService = cluster.Pods.Sum(p => p.UdpReceivedThroughService);
 
         var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
         var start = Stopwatch.GetTimestamp();
-        Blast(flows, cluster, burst, duration, cancel, out var sentSame, out var sentOther);
+        Blast(flows, cluster, burst, duration, cancel, out var sentSame, out var sentOther, out var sentService);
         cluster.RunUntilIdle();
         var elapsed = Stopwatch.GetElapsedTime(start);
         var allocated = GC.GetAllocatedBytesForCurrentThread() - allocatedBefore;
         return new Result(elapsed.TotalSeconds, sentSame, sentOther,
             cluster.Pods.Sum(p => p.UdpReceivedSameNode) - baseSame,
-            cluster.Pods.Sum(p => p.UdpReceivedOtherNode) - baseOther, allocated);
+            cluster.Pods.Sum(p => p.UdpReceivedOtherNode) - baseOther, allocated,
+            sentService, cluster.Pods.Sum(p => p.UdpReceivedThroughService) - baseService);
     }
 
-    private static void Blast(List<(PodEndpoint From, PodEndpoint To, bool SameNode)> flows, InMemoryCluster cluster, int burst, TimeSpan duration, CancellationToken cancel, out long sentSame, out long sentOther)
+    private static void Blast(List<(PodEndpoint From, PodEndpoint To, bool SameNode)> flows, InMemoryCluster cluster, int burst, TimeSpan duration, CancellationToken cancel, out long sentSame, out long sentOther, out long sentService)
     {
         sentSame = 0;
         sentOther = 0;
+        sentService = 0;
+        var pods = cluster.Pods;
         var deadline = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
         var rounds = 0;
         while (!cancel.IsCancellationRequested)
@@ -55,6 +73,8 @@ internal static class FullSpeed
                 if (sameNode) sentSame += sent;
                 else sentOther += sent;
             }
+            // Half a burst per pod through the ClusterIP: DNAT on the sender's node, then local delivery or VXLAN.
+            for (var p = 0; p < pods.Length; p++) sentService += pods[p].SendUdp(BulkVip.Value, BulkPort, burst / 2);
             cluster.Step();
             if ((++rounds & 63) == 0 && Stopwatch.GetTimestamp() >= deadline) break;
         }
@@ -80,12 +100,14 @@ internal static class FullSpeed
 
     public static void Print(InMemoryCluster cluster, Result r, TextWriter output)
     {
-        output.WriteLine($"Full speed: every pod sends 64-byte UDP frames to a pod on its node and to a pod on the next node, {r.Seconds:0.00} s, one thread for the whole cluster");
+        output.WriteLine($"Full speed: every pod sends 64-byte UDP frames to a pod on its node, to a pod on the next node and to a ClusterIP ({BulkVip}, all pods behind it), {r.Seconds:0.00} s, one thread for the whole cluster");
         output.WriteLine($"  {"path",-34} {"sent",12} {"delivered",12} {"rate",12}");
         output.WriteLine($"  {"pod to pod, same node",-34} {r.SentSameNode,12:N0} {r.ReceivedSameNode,12:N0} {Formatting.Rate(r.ReceivedSameNode / r.Seconds),12}");
         output.WriteLine($"  {"pod to pod, other node (VXLAN)",-34} {r.SentOtherNode,12:N0} {r.ReceivedOtherNode,12:N0} {Formatting.Rate(r.ReceivedOtherNode / r.Seconds),12}");
-        output.WriteLine($"  {"all paths",-34} {r.SentSameNode + r.SentOtherNode,12:N0} {r.ReceivedSameNode + r.ReceivedOtherNode,12:N0} {Formatting.Rate((r.ReceivedSameNode + r.ReceivedOtherNode) / r.Seconds),12}");
-        var packets = r.SentSameNode + r.SentOtherNode;
+        output.WriteLine($"  {"pod to ClusterIP (DNAT, conntrack)",-34} {r.SentService,12:N0} {r.ReceivedService,12:N0} {Formatting.Rate(r.ReceivedService / r.Seconds),12}");
+        var packets = r.SentSameNode + r.SentOtherNode + r.SentService;
+        var received = r.ReceivedSameNode + r.ReceivedOtherNode + r.ReceivedService;
+        output.WriteLine($"  {"all paths",-34} {packets,12:N0} {received,12:N0} {Formatting.Rate(received / r.Seconds),12}");
         output.WriteLine($"  bytes allocated during the run (this thread): {r.AllocatedBytes:N0} ({(packets == 0 ? 0 : (double)r.AllocatedBytes / packets):0.######} per packet)");
         output.WriteLine();
         output.WriteLine($"  {"node",-8} {"rx",12} {"tx",12} {"encap",12} {"decap",12} {"to pods",12} {"drops",8}");

@@ -34,6 +34,7 @@ internal sealed class NodeMetrics
     private readonly Gauge _leaseExpiry;
     private readonly Gauge _etcdConnected;
     private readonly HashSet<string> _ports = new(StringComparer.Ordinal);
+    private readonly ServiceMetrics _services;
 
     public NodeMetrics(NodeApi api)
     {
@@ -57,6 +58,7 @@ internal sealed class NodeMetrics
         _leaseExpiry = f.CreateGauge("fastoverlay_lease_expiry_timestamp_seconds", "etcd mode: when the held lease expires unless renewed");
         var version = typeof(NodeMetrics).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
         f.CreateGauge("fastoverlay_build_info", "Build of the running fastoverlay (always 1)", "version", "runtime").WithLabels(version, Environment.Version.ToString()).Set(1);
+        _services = new ServiceMetrics(f);
         Registry.AddBeforeCollectCallback(Collect);
     }
 
@@ -95,6 +97,7 @@ internal sealed class NodeMetrics
         _pods.WithLabels("api").Set(state.Ports.Count(p => p is not null) - 1 - fromFile);
         CollectPorts(controller);
         CollectPeers(controller);
+        _services.Collect(controller);
     }
 
     /// <summary>Each peer's counters summed over the workers; a peer that left loses its series.</summary>

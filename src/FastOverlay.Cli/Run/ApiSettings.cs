@@ -7,8 +7,10 @@ namespace FastOverlay.Cli.Run;
 /// <summary>
 /// The run command's node API flags. <paramref name="SubnetFile"/> is set in file mode only when --subnet-file was
 /// given: then the node writes flannel's subnet.env for the CNI plugin as etcd mode always does.
+/// <paramref name="HealthzPort"/> is the proxy health port on the public IP (0: off).
 /// </summary>
-internal sealed record ApiSettings(string Socket, string PodState, AfPacketOptions PodOptions, string MetricsAddress, string? SubnetFile = null)
+internal sealed record ApiSettings(string Socket, string PodState, AfPacketOptions PodOptions, string MetricsAddress, string? SubnetFile = null,
+    int HealthzPort = HealthCheckServer.DefaultHealthzPort)
 {
     public const string DefaultPodState = "/run/fastoverlay/pods.json";
 

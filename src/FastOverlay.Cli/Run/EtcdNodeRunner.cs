@@ -7,6 +7,8 @@ using FastOverlay.Control.Etcd;
 using FastOverlay.Control.Services;
 using FastOverlay.Control.Subnets;
 
+using FastOverlay.Ports;
+
 namespace FastOverlay.Cli.Run;
 
 /// <summary>
@@ -24,6 +26,8 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
     private EtcdServiceFeed? _services;
     private bool _ready;
     private long _leaked;
+    private HealthCheckServer? _health;
+    private ExternalGuard? _guard;
 
     public int Run(string? configPath, EtcdFlags flags, double statsSeconds, int poolBuffers, IPortFactory ports, int workers = 1)
     {
@@ -66,6 +70,8 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         var log = TextWriter.Synchronized(error);
         _services = serviceStore is null ? null : new EtcdServiceFeed(serviceStore, log);
         using var servicesLifetime = _services;
+        // Open for the whole run; the Services' ports follow the data path (closed while no lease is held).
+        using var health = _health = HealthCheckServer.Start(publicIp, api.HealthzPort, log);
         var membership = new SubnetMembership(store, publicIp, new MembershipOptions
         {
             SubnetFilePath = flags.SubnetFile,
@@ -120,7 +126,11 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
             current = next;
             _services?.OptionsChanged(Network!, publicIp, next.ServiceOptions);
             return config;
-        }, config => node.BaseChanged(_ => config), log);
+        }, config =>
+        {
+            node.BaseChanged(_ => config);
+            if (node.Controller is { } running) ReconcileHealth(running);
+        }, log);
         using var hangup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c =>
         {
             c.Cancel = true;
@@ -162,6 +172,14 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         _loop.Start();
         if (!_loop.WaitUntilPolling(TimeSpan.FromSeconds(30)) || _loop.Failure is not null)
             throw new IOException($"the forwarder thread failed: {_loop.Failure}");
+        ReconcileHealth(controller);
+        if (_guard is null) _guard = ExternalGuard.Start(controller.ExternalTraffic, output);
+        else _guard.Update(controller.ExternalTraffic);
+        controller.ServicesApplied += c =>
+        {
+            _guard?.Update(c.ExternalTraffic);
+            ReconcileHealth(c);
+        };
         _printer = new CounterPrinter(output, controller);
         _printer.PrintStart(controller.Config);
         _services?.Attach(controller);
@@ -170,10 +188,22 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
         output.Flush();
     }
 
+    private void ReconcileHealth(NodeController controller) =>
+        _health?.Reconcile(NodeRunner.RunningServices(controller), controller.Config.Node.Name, controller.Config.Node.Subnet);
+
     /// <summary>Stops the thread and drains before the controller closes the ports (on a lost lease, and at exit).</summary>
     private void Stopping(NodeController controller, bool final)
     {
         _services?.Detach();
+        // Without a data path no Service is served here: its health check must fail (refused), not say 200.
+        if (!final) _health?.Reconcile([], controller.Config.Node.Name, controller.Config.Node.Subnet);
+        // Nothing translates while the data path is down: let the kernel refuse instead of a silent drop.
+        if (!final) _guard?.Update(ExternalTraffic.From(controller.Config.Node.PublicIp, []));
+        else
+        {
+            _guard?.Dispose();
+            _guard = null;
+        }
         if (_loop is null) return;
         _loop.Stop();
         _loop.Dispose();

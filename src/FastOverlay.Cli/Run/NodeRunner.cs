@@ -50,6 +50,17 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error, ApiSetting
 
         var started = Stopwatch.GetTimestamp();
         var printer = new CounterPrinter(output, controller);
+        // kube-proxy's health checks: matched to the Services now and after every applied reload.
+        using var health = HealthCheckServer.Start(config.Node.PublicIp, api.HealthzPort, error);
+        health.Reconcile(RunningServices(controller), config.Node.Name, config.Node.Subnet);
+        // The node's kernel must not answer NodePorts and external addresses itself (RST, port unreachable): the
+        // data path does, from its copy of each packet.
+        using var guard = ExternalGuard.Start(controller.ExternalTraffic, error);
+        controller.ServicesApplied += c =>
+        {
+            guard.Update(c.ExternalTraffic);
+            health.Reconcile(RunningServices(c), c.Config.Node.Name, c.Config.Node.Subnet);
+        };
         using (controller)
         using (var loop = new ForwarderLoops(controller))
         using (var watcher = new ConfigWatcher(configPath, bytes, b => ConfigLoader.Load(b, interfaces), controller.Apply, error))
@@ -108,6 +119,19 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error, ApiSetting
             error.WriteLine($"fastoverlay: {e.Message}");
             return null;
         }
+    }
+
+    /// <summary>
+    /// The Services the node runs: the file's, then the shared store's that the file does not define (the rule
+    /// NodeController.StoreServices documents). Whoever calls SetStoreServices reconciles the health checks after it.
+    /// </summary>
+    internal static IReadOnlyList<ServiceConfig> RunningServices(NodeController controller)
+    {
+        var file = controller.Config.Services;
+        var store = controller.StoreServices;
+        if (store.Count == 0) return file;
+        var named = file.Select(s => s.Key).ToHashSet(StringComparer.Ordinal);
+        return [.. file, .. store.Where(s => !named.Contains(s.Key))];
     }
 
     /// <summary>The config file's bytes; an unreadable file is a ConfigException (exit 2), as a bad one is.</summary>

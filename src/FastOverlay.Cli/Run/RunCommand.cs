@@ -37,9 +37,11 @@ internal static class RunCommand
         apiSocket.Description = "Serve the node API (status, pods, counters, trace) on this Unix socket, mode 0600";
         var podState = new Option<string>("--pod-state") { Description = "Where pods added through the API are kept across restarts", DefaultValueFactory = _ => ApiSettings.DefaultPodState };
         var metrics = new Option<string>("--metrics-address") { Description = "Serve Prometheus metrics on IP:PORT at /metrics (none: off)", DefaultValueFactory = _ => Metrics.MetricsHost.DefaultAddress };
+        var healthz = new Option<int>("--healthz-port") { Description = "kube-proxy's health port on the public IP: /healthz and /livez (0: off)", DefaultValueFactory = _ => HealthCheckServer.DefaultHealthzPort };
         var command = new Command("run", "Run one node on real interfaces: pods on AF_PACKET veth ports, VXLAN over a UDP socket on PublicIP:Port. Prints 'ready' once forwarding; SIGHUP reloads the config now")
         {
             config, stats, buffers, ring, endpoints, prefix, caFile, certFile, keyFile, username, password, publicIp, iface, servicesPrefix, noEtcdServices, subnetFile, noVnet, noCoalesce, workers, apiSocket, podState, metrics,
+            healthz,
         };
         command.SetAction(result =>
         {
@@ -47,6 +49,11 @@ internal static class RunCommand
             if (workerCount < 1)
             {
                 error.WriteLine("fastoverlay: --workers must be at least 1");
+                return NodeRunner.ExitBadConfig;
+            }
+            if (result.GetValue(healthz) is < 0 or > ushort.MaxValue)
+            {
+                error.WriteLine("fastoverlay: --healthz-port must be a port number (0: off)");
                 return NodeRunner.ExitBadConfig;
             }
             var podOptions = new AfPacketOptions
@@ -57,7 +64,7 @@ internal static class RunCommand
             };
             var ports = new SocketPortFactory(podOptions, workers: workerCount);
             var api = new ApiSettings(result.GetValue(apiSocket)!, result.GetValue(podState)!, podOptions, result.GetValue(metrics) ?? "",
-                SubnetFile: result.GetResult(subnetFile) is { Implicit: false } ? result.GetValue(subnetFile) : null);
+                SubnetFile: result.GetResult(subnetFile) is { Implicit: false } ? result.GetValue(subnetFile) : null, HealthzPort: result.GetValue(healthz));
             var path = result.GetValue(config)?.FullName;
             var flags = new EtcdFlags
             {

@@ -57,6 +57,12 @@ internal sealed class HopDescriber(Func<string, ForwardingState?> stateOf, Packe
                 return $"icmp          echo reply from {ip(r.A)} to {ip(r.B)}";
             case TraceEvent.IcmpError:
                 return $"icmp          error type {r.B} code {r.C} to {ip(r.A)}";
+            case TraceEvent.ServiceFlowCreated:
+                return $"service flow  new flow to {ip(r.B)}: backend {ip(r.A)}:{r.C} chosen (affinity or Maglev), connection tracked";
+            case TraceEvent.ServiceDnat:
+                return $"service dnat  {ip(r.A)}:{r.C >> 16} -> {ip(r.B)}:{r.C & 0xFFFF}";
+            case TraceEvent.ServiceReverseNat:
+                return $"service rnat  reply from {ip(r.A)}:{r.C >> 16} now from {ip(r.B)}:{r.C & 0xFFFF}";
             case TraceEvent.Drop:
                 return $"drop          {r.Reason}: {DropReasons.Describe(r.Reason)}";
             default:

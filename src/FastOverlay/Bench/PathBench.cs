@@ -20,6 +20,8 @@ public enum BenchPath
     Arp,
     /// <summary>Pod → ClusterIP of a flow already tracked: conntrack hit, DNAT, then the <see cref="Encap"/> path to the endpoint's node.</summary>
     ServiceEstablished,
+    /// <summary>Pod → ClusterIP, 8 tracked flows in runs of 32 packets: what a burst of a few bulk TCP senders looks like (GSO cuts runs).</summary>
+    ServiceBulk,
     /// <summary>Pod → ClusterIP, every packet a new flow: service lookup, Maglev, conntrack insert (reclaiming expired flows), DNAT, encap.</summary>
     ServiceFirstPacket,
 }
@@ -69,7 +71,7 @@ public sealed class PathBench
         var (pod1Node, pod1) = RingPort.CreatePair("veth1", "pod1", burst * 2);
         var pod0Ip = options.Subnet.Address + 2;
         var pod1Ip = options.Subnet.Address + 3;
-        _service = path is BenchPath.ServiceEstablished or BenchPath.ServiceFirstPacket;
+        _service = path is BenchPath.ServiceEstablished or BenchPath.ServiceBulk or BenchPath.ServiceFirstPacket;
         var (services, conntrack) = _service ? Services(options, peer) : (null, null);
         var state = ForwardingState.Build(options, underlayNode,
             [new PodAttachment(pod0Node, new Ipv4Address(pod0Ip)), new PodAttachment(pod1Node, new Ipv4Address(pod1Ip))],
@@ -87,7 +89,7 @@ public sealed class PathBench
             BenchPath.Encap => (pod0, underlayFar, Udp(pod0Mac, options.GatewayMac, pod0Ip, peer.Subnet.Address + 9, payload)),
             BenchPath.Decap => (underlayFar, pod1, Vxlan(peer, options, Udp(peer.VtepMac, options.VtepMac, peer.Subnet.Address + 9, pod1Ip, payload))),
             BenchPath.Arp => (pod0, pod0, ArpRequest(pod0Mac, pod0Ip, options.GatewayIp)),
-            BenchPath.ServiceEstablished or BenchPath.ServiceFirstPacket => (pod0, underlayFar, Udp(pod0Mac, options.GatewayMac, pod0Ip, ServiceIp.Value, payload)),
+            BenchPath.ServiceEstablished or BenchPath.ServiceBulk or BenchPath.ServiceFirstPacket => (pod0, underlayFar, Udp(pod0Mac, options.GatewayMac, pod0Ip, ServiceIp.Value, payload)),
             _ => throw new ArgumentOutOfRangeException(nameof(path)),
         };
         _handles = new int[burst];
@@ -112,7 +114,7 @@ public sealed class PathBench
             frame.CopyTo(pool.WritableFrame(h));
             pool.SetLength(h, frame.Length);
             handles[i] = h;
-            if (_service) SetSourcePort(pool.WritableFrame(h), (ushort)(_flowBase + i));
+            if (_service) SetSourcePort(pool.WritableFrame(h), (ushort)(_flowBase + (Path == BenchPath.ServiceBulk ? i / 32 : i)));
         }
         if (Path == BenchPath.ServiceFirstPacket)
         {

@@ -1,6 +1,8 @@
+using FastOverlay.Config;
 using FastOverlay.Pipeline;
 using FastOverlay.Ports;
 using FastOverlay.Tables;
+using FastOverlay.Tables.Services;
 
 namespace FastOverlay.Cluster;
 
@@ -69,6 +71,36 @@ public sealed class InMemoryCluster
         new(spec.NodeName(node), spec.NodePublicIp(node), spec.NodeSubnet(node), spec.NodeVtepMac(node)) { UnderlayMac = spec.NodeUnderlayMac(node) };
 
     public PodEndpoint Pod(string name) => Pods.First(p => p.Name == name);
+
+    private ConntrackSet?[]? _conntrack;
+
+    /// <summary>The Services last set on every node.</summary>
+    public IReadOnlyList<ServiceConfig> Services { get; private set; } = [];
+
+    /// <summary>
+    /// Makes <paramref name="services"/> every node's Services (each node builds its own table, as every real node
+    /// does, and they agree: Maglev tables are built from sorted backends).
+    /// </summary>
+    public void SetServices(IReadOnlyList<ServiceConfig> services)
+    {
+        Services = services;
+        _conntrack ??= new ConntrackSet?[Nodes.Length];
+        for (var n = 0; n < Nodes.Length; n++)
+        {
+            var node = Nodes[n];
+            var state = node.State;
+            var o = state.Node;
+            var settings = new ServiceTableSettings(o.Name, o.Subnet, o.PublicIp.Value, o.GatewayIp, MaglevTable.DefaultSize, 1, System.Diagnostics.Stopwatch.Frequency);
+            var table = ServiceTableBuilder.Build(services, settings, state.Services);
+            _conntrack[n] ??= new ConntrackSet(1, 65536, ConntrackTimeouts.Default);
+            var pods = new List<PodAttachment>();
+            for (var p = 1; p < state.Ports.Length; p++)
+            {
+                if (state.Ports[p] is { } port) pods.Add(new PodAttachment(port, state.PortAddresses[p] == 0 ? null : new Wire.Ipv4Address(state.PortAddresses[p])));
+            }
+            node.Publish(ForwardingState.Build(o, state.Ports[0]!, pods, state.Peers.All.ToArray(), previous: state, services: table, conntrack: _conntrack[n]));
+        }
+    }
 
     public NodeForwarder Node(string name) => Nodes.First(n => n.Name == name);
 

@@ -15,6 +15,8 @@ public sealed class PodEndpoint
 {
     public const ushort EchoPort = 7;
     public const ushort DiscardPort = 9;
+    /// <summary>Where the demo's Service traffic lands (counted apart from plain pod-to-pod traffic).</summary>
+    public const ushort ServiceTargetPort = 5353;
 
     private readonly PacketPool _pool;
     private readonly Dictionary<uint, MacAddress> _neighbours = [];
@@ -52,6 +54,7 @@ public sealed class PodEndpoint
     public long UdpReceivedOtherNode { get; private set; }
     public long EchoRepliesReceived { get; private set; }
     public long UdpEchoesReceived { get; private set; }
+    public long UdpReceivedThroughService { get; private set; }
     public long TxRefused { get; private set; }
 
     public bool Knows(uint address) => _neighbours.ContainsKey(NextHop(address));
@@ -119,7 +122,8 @@ public sealed class PodEndpoint
                     Queue(h);
                     return;
                 }
-                if (UdpHeader.SourcePort(payload) == EchoPort) UdpEchoesReceived++;
+                if (UdpHeader.DestinationPort(payload) == ServiceTargetPort) UdpReceivedThroughService++;
+                else if (UdpHeader.SourcePort(payload) == EchoPort) UdpEchoesReceived++;
                 else if (Subnet.Contains(source)) UdpReceivedSameNode++;
                 else UdpReceivedOtherNode++;
                 break;

@@ -44,3 +44,21 @@ public sealed class SysfsInterfaceCatalog(string root = "/sys/class/net") : IInt
         }
     }
 }
+
+/// <summary>Which interface holds an address, from the kernel's own list (getifaddrs) in the calling thread's network namespace.</summary>
+public static class InterfaceAddresses
+{
+    /// <summary>The name of the interface that has <paramref name="address"/> assigned, or null.</summary>
+    public static string? Holding(Ipv4Address address)
+    {
+        var text = address.ToString();
+        foreach (var nic in System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces())
+        {
+            foreach (var unicast in nic.GetIPProperties().UnicastAddresses)
+            {
+                if (unicast.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && unicast.Address.ToString() == text) return nic.Name;
+            }
+        }
+        return null;
+    }
+}

@@ -1,3 +1,4 @@
+using FastOverlay.Config;
 using FastOverlay.Pipeline;
 using FastOverlay.Ports;
 
@@ -9,14 +10,25 @@ public interface IPortFactory
     IPacketPort OpenUnderlay(NodeOptions node, string? underlayInterface, PacketPool pool);
 
     IPacketPort OpenPod(string interfaceName, PacketPool pool);
+
+    /// <summary>
+    /// The port for traffic from outside the cluster to the node's Services (NodePorts, LoadBalancer and external
+    /// IPs) on the underlay interface, one per worker; null where there is none (ring ports). It starts with a
+    /// filter that passes nothing: give it the Services with <see cref="ExternalPort.UpdateFilter(ExternalTraffic)"/>.
+    /// </summary>
+    IPacketPort? OpenExternal(NodeOptions node, string? underlayInterface, PacketPool pool);
 }
 
 /// <summary>
-/// The UDP underlay socket and one AF_PACKET socket per pod veth, per worker: with several workers the underlay
-/// sockets share the VXLAN port (SO_REUSEPORT) and each pod's sockets form one PACKET_FANOUT_HASH group.
+/// The UDP underlay socket, one AF_PACKET socket per pod veth and the external port, per worker: with several
+/// workers the underlay sockets share the VXLAN port (SO_REUSEPORT), each pod's sockets form one
+/// PACKET_FANOUT_HASH group and the external ports another.
 /// </summary>
-public sealed class SocketPortFactory(AfPacketOptions? podOptions = null, UdpUnderlayOptions? underlayOptions = null, int workers = 1) : IPortFactory
+public sealed class SocketPortFactory(AfPacketOptions? podOptions = null, UdpUnderlayOptions? underlayOptions = null, int workers = 1, ExternalPortOptions? externalOptions = null) : IPortFactory
 {
+    private readonly object _externalGate = new();
+    private ExternalPort? _lastExternal;
+
     public IPacketPort OpenUnderlay(NodeOptions node, string? underlayInterface, PacketPool pool) =>
         new UdpUnderlayPort(node.PublicIp, node.VxlanPort, pool, node.UnderlayMac, Underlay(node));
 
@@ -40,5 +52,25 @@ public sealed class SocketPortFactory(AfPacketOptions? podOptions = null, UdpUnd
         var options = podOptions ?? new AfPacketOptions();
         if (workers > 1) options = options with { Fanout = true, BlockCount = Math.Max(8, options.BlockCount / workers) };
         return new AfPacketPort(interfaceName, pool, options);
+    }
+
+    /// <summary>
+    /// An <see cref="ExternalPort"/> on <paramref name="underlayInterface"/>, or else on the interface that holds
+    /// the node's public IP. With several workers the first port asks the kernel for a fanout group and each next
+    /// one joins the group of the port opened before it while that one is still open; once the node's ports are
+    /// closed (a stop, a lost lease) the next port starts a new group.
+    /// </summary>
+    public IPacketPort? OpenExternal(NodeOptions node, string? underlayInterface, PacketPool pool)
+    {
+        var name = underlayInterface ?? InterfaceAddresses.Holding(node.PublicIp)
+            ?? throw new IOException($"no interface holds the node's public IP {node.PublicIp}, so there is none to receive NodePort traffic on; set Node.Underlay (or --iface)");
+        var options = externalOptions ?? new ExternalPortOptions();
+        var nothing = new ExternalTraffic { NodeIp = node.PublicIp };
+        if (workers == 1) return new ExternalPort(name, pool, nothing, options);
+        lock (_externalGate)
+        {
+            var group = _lastExternal is { IsOpen: true } last ? last.FanoutGroupId : null;
+            return _lastExternal = new ExternalPort(name, pool, nothing, options with { Fanout = true, GroupId = group });
+        }
     }
 }

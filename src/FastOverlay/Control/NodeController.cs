@@ -70,18 +70,23 @@ public sealed class NodeController : IDisposable
                 var pool = new PacketPool(perWorker);
                 var underlay = factory.OpenUnderlay(plan.Options, plan.UnderlayInterface, pool);
                 opened.Add(underlay);
-                var worker = new NodeWorker(w, pool, underlay);
+                // In worker order: each joins the previous one's fanout group while that one is open.
+                var external = factory.OpenExternal(plan.Options, plan.UnderlayInterface, pool);
+                if (external is not null) opened.Add(external);
+                var worker = new NodeWorker(w, pool, underlay) { External = external };
                 foreach (var pod in plan.Pods)
                 {
                     var port = factory.OpenPod(pod.Interface, pool);
                     opened.Add(port);
                     worker.Pods[pod.Interface] = port;
                 }
-                var state = ForwardingState.Build(plan.Options, underlay, Attachments(plan, worker.Pods), plan.Peers, services: services, conntrack: conntrack);
+                var state = ForwardingState.Build(plan.Options, underlay, Attachments(plan, worker.Pods), plan.Peers, services: services, conntrack: conntrack, external: external);
                 worker.Forwarder = new NodeForwarder(pool, state, exchange: exchange, worker: w);
                 all[w] = worker;
             }
-            return new NodeController(config, factory, all) { _apiPods = apiPods ?? [], _conntrack = conntrack };
+            var controller = new NodeController(config, factory, all) { _apiPods = apiPods ?? [], _conntrack = conntrack };
+            controller.UpdateExternalFilters();
+            return controller;
         }
         catch
         {
@@ -175,7 +180,7 @@ public sealed class NodeController : IDisposable
     private void Rebuild(OverlayConfig next, IReadOnlyList<PodConfig> apiPods)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        RefuseNodeChanges(Config, next);
+        RefuseNodeChanges(Config, next, _conntrack is not null);
         var plan = NodePlan.From(Merge(next, apiPods));
         var services = BuildServices(next, _storeServices, plan, _workers.Length, _workers[0].Forwarder.State.Services);
         // Preallocated once, the first time a Service appears; its size is fixed for the process's life.
@@ -200,7 +205,7 @@ public sealed class NodeController : IDisposable
                     }
                 }
                 built[w] = (ports, ForwardingState.Build(plan.Options, worker.Underlay, Attachments(plan, ports), plan.Peers, previous: worker.Forwarder.State,
-                    services: services, conntrack: conntrack));
+                    services: services, conntrack: conntrack, external: worker.External));
             }
         }
         catch
@@ -224,6 +229,29 @@ public sealed class NodeController : IDisposable
         _conntrack = conntrack;
         Config = next;
         _apiPods = apiPods;
+        UpdateExternalFilters();
+        ServicesApplied?.Invoke(this);
+    }
+
+    /// <summary>
+    /// Called after every rebuild that took effect (file reload, API pods, store Services), on the thread that made
+    /// it: the runner reconciles what follows the Services outside the data path (the nftables guard, the health
+    /// checks). Not called for the first state; the runner does its own first reconcile.
+    /// </summary>
+    public event Action<NodeController>? ServicesApplied;
+
+    /// <summary>The NodePorts and external addresses the running Services answer, as the external filter and the guard need them.</summary>
+    public ExternalTraffic ExternalTraffic => ExternalTraffic.From(Config.Node.PublicIp, MergeServices(Config, _storeServices));
+
+    /// <summary>One program for every worker's external socket (one fanout group must share one filter).</summary>
+    private void UpdateExternalFilters()
+    {
+        if (_workers.All(w => w.External is not ExternalPort)) return;
+        var program = ExternalFilter.Compile(ExternalTraffic);
+        foreach (var worker in _workers)
+        {
+            if (worker.External is ExternalPort port) port.UpdateFilter(program);
+        }
     }
 
     /// <summary>The file's Services, then the store's whose namespace/name the file does not define.</summary>
@@ -237,6 +265,9 @@ public sealed class NodeController : IDisposable
     private static ServiceTable BuildServices(OverlayConfig config, IReadOnlyList<ServiceConfig> storeServices, NodePlan plan, int workers, ServiceTable? previous)
     {
         var services = MergeServices(config, storeServices);
+        // The file's set was checked when loaded, the store's by its watcher; together they must still not collide.
+        if (storeServices.Count > 0)
+            new ServiceConfigValidator(config.ServiceOptions, config.Network, config.Node.PublicIp, config.Backend.Port).CheckAll(services);
         if (services.Count == 0 && (previous is null || previous.IsEmpty)) return previous ?? ServiceTable.Empty;
         var options = config.ServiceOptions;
         var settings = new ServiceTableSettings(plan.Options.Name, plan.Options.Subnet, plan.Options.PublicIp.Value,
@@ -280,7 +311,7 @@ public sealed class NodeController : IDisposable
     private static List<PodAttachment> Attachments(NodePlan plan, Dictionary<string, IPacketPort> ports) =>
         [.. plan.Pods.Select(p => new PodAttachment(ports[p.Interface], p.Ip))];
 
-    private static void RefuseNodeChanges(OverlayConfig current, OverlayConfig next)
+    private static void RefuseNodeChanges(OverlayConfig current, OverlayConfig next, bool connectionTables)
     {
         Check(current.Network, next.Network, "Network");
         Check(current.SubnetLen, next.SubnetLen, "SubnetLen");
@@ -292,11 +323,18 @@ public sealed class NodeController : IDisposable
         Check(a.VtepMac, b.VtepMac, "Node.VtepMAC");
         Check(a.GatewayMac, b.GatewayMac, "Node.GatewayMAC");
         Check(a.Underlay, b.Underlay, "Node.Underlay");
+        if (!connectionTables) return;
+        // The connection tables were preallocated with these, and live flows were translated to this address.
+        var (o, p) = (current.ServiceOptions, next.ServiceOptions);
+        Check(o.ConntrackCapacity, p.ConntrackCapacity, "ServiceOptions.ConntrackCapacity");
+        Check((o.TcpSynTimeoutSeconds, o.TcpEstablishedTimeoutSeconds, o.TcpClosingTimeoutSeconds, o.UdpTimeoutSeconds, o.UdpStreamTimeoutSeconds, o.IcmpTimeoutSeconds),
+            (p.TcpSynTimeoutSeconds, p.TcpEstablishedTimeoutSeconds, p.TcpClosingTimeoutSeconds, p.UdpTimeoutSeconds, p.UdpStreamTimeoutSeconds, p.IcmpTimeoutSeconds), "ServiceOptions timeouts");
+        Check(o.HairpinAddress, p.HairpinAddress, "ServiceOptions.HairpinAddress");
 
         static void Check<T>(T before, T after, string path)
         {
             if (!EqualityComparer<T>.Default.Equals(before, after))
-                throw new ConfigException(path, $"changed from {before} to {after}: only Peers and Node.Pods apply live; restart fastoverlay for this change");
+                throw new ConfigException(path, $"changed from {before} to {after}: only Peers, Node.Pods, Services and the other ServiceOptions apply live; restart fastoverlay for this change");
         }
     }
 
@@ -314,6 +352,7 @@ public sealed class NodeController : IDisposable
                 foreach (var (_, port) in worker.Retired) (port as IDisposable)?.Dispose();
                 foreach (var port in worker.Pods.Values) (port as IDisposable)?.Dispose();
                 (worker.Underlay as IDisposable)?.Dispose();
+                (worker.External as IDisposable)?.Dispose();
                 worker.Retired.Clear();
                 worker.Pods.Clear();
             }

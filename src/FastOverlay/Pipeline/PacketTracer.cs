@@ -21,6 +21,10 @@ public enum TraceEvent : byte
     EndpointReceived,
     /// <summary>A service flow was created: A = backend IP, B = service address, C = backend port.</summary>
     ServiceFlowCreated,
+    /// <summary>Translated toward a backend: A = service address, B = backend, C = service port &lt;&lt; 16 | backend port.</summary>
+    ServiceDnat,
+    /// <summary>A reply translated back: A = backend, B = service address, C = backend port &lt;&lt; 16 | service port.</summary>
+    ServiceReverseNat,
 }
 
 /// <summary>

@@ -190,7 +190,7 @@ public sealed unsafe partial class AfPacketPort
     /// flagged, so it is finished only if it leaves for the underlay. Anything else (another protocol's offset,
     /// a VLAN tag in front) is finished now, at csum_start/csum_offset, as skb_checksum_help would.
     /// </summary>
-    private static void MarkPartial(PacketPool pool, int h, in VirtioNetHeader header, bool vlan)
+    internal static void MarkPartial(PacketPool pool, int h, in VirtioNetHeader header, bool vlan)
     {
         var frame = pool.Frame(h);
         if (!vlan && L4Checksum.TryLocate(frame, out var l4Offset, out _, out var protocol, out _) &&

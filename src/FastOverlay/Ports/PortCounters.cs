@@ -26,6 +26,10 @@ public sealed class PortCounters
     private long _txSuperFrames;
     private long _txSegmentsMerged;
     private readonly long[] _drops = new long[DropReasons.Count];
+    // Failed frames by errno (asm-generic/errno.h ends at 133): one operator cause each (EMSGSIZE: the route's
+    // MTU; ENETUNREACH: no route; EPERM: a netfilter rule), which one last-errno value cannot tell apart.
+    private const int ErrnoSlots = 134;
+    private readonly long[] _errnos = new long[ErrnoSlots];
 
     public long RxFrames => Volatile.Read(ref _rxFrames);
     public long RxBytes => Volatile.Read(ref _rxBytes);
@@ -64,6 +68,19 @@ public sealed class PortCounters
 
     /// <summary>Frames the port dropped before they became packets, by reason (truncated, unsupported offload, ...).</summary>
     public long Drops(DropReason reason) => Volatile.Read(ref _drops[(int)reason]);
+
+    /// <summary>Frames (transmit) or calls (receive) that failed with <paramref name="errno"/>.</summary>
+    public long Errors(int errno) => (uint)errno < ErrnoSlots ? Volatile.Read(ref _errnos[errno]) : 0;
+
+    /// <summary>Non-zero per-errno failure counts, for display and metrics.</summary>
+    public IEnumerable<(int Errno, long Count)> NonZeroErrors()
+    {
+        for (var i = 1; i < _errnos.Length; i++)
+        {
+            var n = Volatile.Read(ref _errnos[i]);
+            if (n != 0) yield return (i, n);
+        }
+    }
 
     /// <summary>Non-zero port drop counters, for display.</summary>
     public IEnumerable<(DropReason Reason, long Count)> NonZeroDrops()
@@ -122,12 +139,19 @@ public sealed class PortCounters
     {
         Volatile.Write(ref _rxErrors, _rxErrors + 1);
         Volatile.Write(ref _lastErrno, errno);
+        CountErrno(errno, 1);
     }
 
     internal void TxError(int errno, long frames = 1)
     {
         Volatile.Write(ref _txErrors, _txErrors + frames);
         Volatile.Write(ref _lastErrno, errno);
+        CountErrno(errno, frames);
+    }
+
+    private void CountErrno(int errno, long count)
+    {
+        if ((uint)errno < ErrnoSlots && count != 0) Volatile.Write(ref _errnos[errno], _errnos[errno] + count);
     }
 
     internal void TxBusyOnce() => Volatile.Write(ref _txBusy, _txBusy + 1);

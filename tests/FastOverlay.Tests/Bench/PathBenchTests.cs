@@ -12,6 +12,7 @@ public class PathBenchTests
     [InlineData(BenchPath.Decap, 256, 1464, 0)]
     [InlineData(BenchPath.Arp, 8, 64, 0)]
     [InlineData(BenchPath.ServiceEstablished, 256, 64, 0)]
+    [InlineData(BenchPath.ServiceBulk, 256, 64, 0)]
     [InlineData(BenchPath.ServiceFirstPacket, 256, 64, 0)]
     public void Every_packet_of_every_burst_comes_out(BenchPath path, int burst, int size, int routes)
     {
@@ -22,5 +23,6 @@ public class PathBenchTests
         Assert.Equal(0, bench.Pool.InUse);
         if (path == BenchPath.ServiceFirstPacket) Assert.Equal(5 * burst, bench.Node.Counters[FastOverlay.Pipeline.Counter.ServiceFlowsCreated]);
         if (path == BenchPath.ServiceEstablished) Assert.Equal(burst, bench.Node.Counters[FastOverlay.Pipeline.Counter.ServiceFlowsCreated]);
+        if (path == BenchPath.ServiceBulk) Assert.Equal(burst / 32, bench.Node.Counters[FastOverlay.Pipeline.Counter.ServiceFlowsCreated]);
     }
 }

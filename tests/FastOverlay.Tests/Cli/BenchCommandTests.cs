@@ -13,7 +13,7 @@ public class BenchCommandTests
         Assert.Equal(0, rc);
         using var doc = JsonDocument.Parse(output.ToString());
         var results = doc.RootElement.GetProperty("results").EnumerateArray().ToList();
-        Assert.Equal(["IntraNode", "Encap", "Decap", "Arp", "ServiceEstablished", "ServiceFirstPacket"], results.Select(r => r.GetProperty("path").GetString()));
+        Assert.Equal(["IntraNode", "Encap", "Decap", "Arp", "ServiceEstablished", "ServiceBulk", "ServiceFirstPacket"], results.Select(r => r.GetProperty("path").GetString()));
         foreach (var r in results)
         {
             Assert.Equal(64, r.GetProperty("packetSize").GetInt32());

@@ -84,6 +84,44 @@ public sealed class EtcdRunCommandTests(EtcdServer etcd) : IClassFixture<EtcdSer
         }
     }
 
+    [Fact]
+    public void An_empty_services_prefix_exits_2_naming_the_flag()
+    {
+        var error = new StringWriter();
+        Assert.Equal(2, Program.BuildCommand(new StringWriter(), error).Parse(["run", "--etcd-endpoints", "http://127.0.0.1:1", "--public-ip", "127.0.0.1", "--services-prefix", "/"]).Invoke());
+        Assert.StartsWith("fastoverlay: etcd mode: --services-prefix: '/' is not a key prefix", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [SkippableFact]
+    public void A_node_in_etcd_mode_follows_the_services_under_its_prefix()
+    {
+        Skip.If(EtcdServer.Missing is not null, EtcdServer.Missing);
+        var prefix = $"/svc{Guid.NewGuid():N}/coreos.com/network";
+        var services = $"/svc{Guid.NewGuid():N}/fastoverlay/services/";
+        etcd.Ctl("put", prefix + "/config", $$$"""{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","Port":{{{FreeUdpPort()}}}}}""");
+        etcd.Ctl("put", services + "default/web", ServiceJson.ClusterIp("web", "10.96.0.10"));
+        var dir = Directory.CreateTempSubdirectory("fastoverlay-etcd-svc-");
+        using var process = ChildProcess.Start($"run --etcd-endpoints {etcd.Endpoint} --etcd-prefix {prefix} --services-prefix {services} --public-ip 127.0.0.1 --subnet-file {Path.Combine(dir.FullName, "subnet.env")}");
+        try
+        {
+            Assert.True(process.WaitForLine(l => l == "ready", TimeSpan.FromSeconds(60)), process.Transcript());
+            Assert.True(process.WaitForLine(l => l.StartsWith("services: added default/web (ClusterIP 10.96.0.10, 1 port, 1 endpoint)", StringComparison.Ordinal), TimeSpan.FromSeconds(5)), process.Transcript());
+
+            etcd.Ctl("put", services + "default/api", ServiceJson.ClusterIp("api", "10.96.0.10"));
+            Assert.True(process.WaitForLine(l => l.StartsWith($"services: skipped {services}default/api: default/api.ClusterIP: 10.96.0.10 is also default/web.ClusterIP", StringComparison.Ordinal), TimeSpan.FromSeconds(5)), process.Transcript());
+            etcd.Ctl("del", services + "default/web");
+            Assert.True(process.WaitForLine(l => l == "services: removed default/web", TimeSpan.FromSeconds(5)), process.Transcript());
+            Assert.True(process.WaitForLine(l => l.StartsWith("services: added default/api", StringComparison.Ordinal), TimeSpan.FromSeconds(5)), process.Transcript());
+            Assert.DoesNotContain("refused", process.Transcript(), StringComparison.Ordinal);
+            Assert.Equal(0, process.Terminate(TimeSpan.FromSeconds(15)));
+        }
+        finally
+        {
+            process.Kill();
+            dir.Delete(recursive: true);
+        }
+    }
+
     private static int FreeUdpPort()
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);

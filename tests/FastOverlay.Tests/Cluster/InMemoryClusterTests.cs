@@ -25,7 +25,7 @@ public class InMemoryClusterTests
         var cluster = InMemoryCluster.Create(ClusterSpec.Seed());
         var tracer = cluster.EnableTracing();
         var walks = ClusterDemo.RunWalks(cluster, tracer);
-        Assert.Equal(3, walks.Count);
+        Assert.Equal(5, walks.Count);
         Assert.All(walks, w => Assert.True(w.Delivered, w.Title));
 
         var sameNode = walks[0].Hops.Select(h => h.Event).ToList();
@@ -49,6 +49,22 @@ public class InMemoryClusterTests
         Assert.Contains(("node2", TraceEvent.Encapsulated), reply);
         Assert.Contains(("node1", TraceEvent.Decapsulated), reply);
         Assert.Contains(("web-0", TraceEvent.EndpointReceived), reply);
+
+        // Through the ClusterIP: DNAT on the client's node before the route lookup, then VXLAN to the endpoint's
+        // node; the answer is reverse-NATed back on the client's node, after decap.
+        var toService = walks[3].Hops.Select(h => (h.Node, h.Event)).ToList();
+        var serviceOrder = new[] { ("node1", TraceEvent.ServiceFlowCreated), ("node1", TraceEvent.ServiceDnat), ("node1", TraceEvent.RouteLookup), ("node1", TraceEvent.Encapsulated), ("node2", TraceEvent.Decapsulated), ("api-1", TraceEvent.EndpointReceived) };
+        at = -1;
+        foreach (var step in serviceOrder)
+        {
+            var next = toService.FindIndex(at + 1, h => h == step);
+            Assert.True(next > at, $"{step} missing or out of order");
+            at = next;
+        }
+        var fromService = walks[4].Hops.Select(h => (h.Node, h.Event)).ToList();
+        Assert.True(fromService.IndexOf(("node1", TraceEvent.Decapsulated)) < fromService.IndexOf(("node1", TraceEvent.ServiceReverseNat)));
+        Assert.DoesNotContain(("node2", TraceEvent.ServiceReverseNat), fromService);
+        Assert.Contains(("web-0", TraceEvent.EndpointReceived), fromService);
         Assert.All(cluster.Nodes, n => Assert.Equal(0, n.Counters.TotalDrops));
     }
 

@@ -176,6 +176,8 @@ internal sealed class RingPortFactory : IPortFactory
         _opens[interfaceName] = OpenCount(interfaceName) + 1;
         return Opened[interfaceName] = new TrackedPort(interfaceName);
     }
+
+    public IPacketPort? OpenExternal(NodeOptions node, string? underlayInterface, PacketPool pool) => null;
 }
 
 internal sealed class TrackedPort(string name) : IPacketPort, IDisposable

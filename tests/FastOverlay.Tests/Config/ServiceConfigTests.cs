@@ -285,8 +285,8 @@ public sealed class ServiceConfigTests
         using var controller = FastOverlay.Control.NodeController.Start(ConfigFixture.Load(ConfigFixture.Example), new RingPortFactory(), poolBuffers: 256);
         controller.Apply(ConfigFixture.Load(Example));
         Assert.Equal(5, controller.Config.Services.Count);
-        controller.Apply(ConfigFixture.Load(ConfigFixture.With("ServiceOptions.ConntrackCapacity", "4096", Example)));
-        Assert.Equal(4096, controller.Config.ServiceOptions.ConntrackCapacity);
+        controller.Apply(ConfigFixture.Load(ConfigFixture.With("Services[1].Endpoints", "[]", Example)));
+        Assert.Empty(controller.Config.Services[1].Endpoints);
     }
 
     private static void AssertService(ServiceConfig expected, ServiceConfig actual)

@@ -70,6 +70,7 @@ public class CorpusReplayTests
     [InlineData("full.json", 3, 2)]
     [InlineData("minimal.json", 0, 0)]
     [InlineData("small-network.json", 1, 2)]
+    [InlineData("services.json", 1, 1)]
     public void Valid_config_seeds_load_so_the_config_target_reaches_the_node(string file, int pods, int peers)
     {
         var config = ConfigLoader.Load(File.ReadAllBytes(Path.Combine(RepoRoot, "fuzz", "corpus", "config", file)), new NoInterfacesButTheFuzzers());

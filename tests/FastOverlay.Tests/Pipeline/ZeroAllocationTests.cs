@@ -60,6 +60,7 @@ public class ZeroAllocationTests
     /// <summary>The service paths (conntrack hit + DNAT + encap; and a new flow per packet with lazy reclaim) allocate nothing either.</summary>
     [Theory]
     [InlineData(FastOverlay.Bench.BenchPath.ServiceEstablished)]
+    [InlineData(FastOverlay.Bench.BenchPath.ServiceBulk)]
     [InlineData(FastOverlay.Bench.BenchPath.ServiceFirstPacket)]
     public void Service_paths_allocate_nothing(FastOverlay.Bench.BenchPath path)
     {

@@ -20,6 +20,8 @@ public sealed class NativeLayoutTests
         Assert.Equal(48, Unsafe.SizeOf<TpacketBlockDesc>());
         Assert.Equal(48, Unsafe.SizeOf<Tpacket3Hdr>());
         Assert.Equal(8, Unsafe.SizeOf<PollFd>());
+        Assert.Equal(8, Unsafe.SizeOf<SockFilter>());
+        Assert.Equal(16, Unsafe.SizeOf<SockFprog>());
     }
 
     [Fact]

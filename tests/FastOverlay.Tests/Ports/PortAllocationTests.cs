@@ -109,4 +109,18 @@ public sealed class PortAllocationTests
         using var far = ns.Enter(() => new AfPacketPort("pod0", pool));
         AssertNoAllocation(far, port, pool, PortDriver.Frame(1, 98));
     }
+
+    [SkippableFact]
+    public void The_external_port_allocates_nothing_per_burst()
+    {
+        Skip.If(ExternalLink.Unavailable() is not null, ExternalLink.Unavailable());
+        using var link = new ExternalLink();
+        var pool = new PacketPool(1024);
+        // The node's port sends through its raw IP socket; a second external port in the client receives.
+        using var node = link.Node.Enter(() => new ExternalPort(ExternalLink.NodeInterface, pool, new ExternalTraffic { NodeIp = ExternalLink.NodeIp }));
+        using var client = link.Client!.Enter(() => new ExternalPort(ExternalLink.ClientInterface, pool,
+            new ExternalTraffic { NodeIp = ExternalLink.ClientIp, UdpNodePorts = [5555] }));
+        var frame = ExternalFrames.Build(link.ClientMac, ExternalLink.NodeIp, ExternalLink.ClientIp, Ipv4Header.ProtocolUdp, 30053, 5555, payload: 56);
+        AssertNoAllocation(node, client, pool, frame);
+    }
 }

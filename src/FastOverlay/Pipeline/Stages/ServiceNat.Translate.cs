@@ -11,6 +11,7 @@ internal sealed partial class ServiceNat
     {
         var h = burst.Handles[i];
         var partial = (ctx.Pool.Meta(h).Flags & PacketFlags.ChecksumPartial) != 0;
+        ctx.Tracer?.Record(ctx.Name, TraceEvent.ServiceDnat, h, -1, flow.Original.Destination, flow.Reply.Source, ((uint)flow.Original.DestinationPort << 16) | flow.Reply.SourcePort);
         NatRewrite.Destination(ip, flow.Reply.Source, flow.Reply.SourcePort, partial);
         if ((flow.Flags & ConntrackFlags.Snat) != 0) NatRewrite.Source(ip, flow.Reply.Destination, flow.Reply.DestinationPort, partial);
         burst.Address[i] = flow.Reply.Source;
@@ -27,6 +28,7 @@ internal sealed partial class ServiceNat
     {
         var h = burst.Handles[i];
         var partial = (ctx.Pool.Meta(h).Flags & PacketFlags.ChecksumPartial) != 0;
+        ctx.Tracer?.Record(ctx.Name, TraceEvent.ServiceReverseNat, h, -1, flow.Reply.Source, flow.Original.Destination, ((uint)flow.Reply.SourcePort << 16) | flow.Original.DestinationPort);
         NatRewrite.Source(ip, flow.Original.Destination, flow.Original.DestinationPort, partial);
         if ((flow.Flags & ConntrackFlags.Snat) != 0) NatRewrite.Destination(ip, flow.Original.Source, flow.Original.SourcePort, partial);
         burst.Address[i] = flow.Original.Source;

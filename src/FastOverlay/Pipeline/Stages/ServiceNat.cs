@@ -14,6 +14,8 @@ namespace FastOverlay.Pipeline.Stages;
 internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
 {
     private const byte IcmpPortUnreachable = 3;
+    private const byte TcpControl = NatRewrite.TcpSyn | NatRewrite.TcpFin | NatRewrite.TcpRst;
+
 
     public void Run(PacketBurst burst)
     {
@@ -21,6 +23,7 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
         if (state.Conntrack is not { } conntrack) return;
         var services = state.Services;
         var pool = ctx.Pool;
+        _run.Valid = false;
         for (var i = 0; i < burst.Count; i++)
         {
             if (burst.Next[i] != NextStage.Ip4Input) continue;
@@ -51,28 +54,37 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
             var source = Ipv4Header.Source(ip);
             var sourcePort = BinaryPrimitives.ReadUInt16BigEndian(l4);
             var destinationPort = BinaryPrimitives.ReadUInt16BigEndian(l4[2..]);
-            if (!external && !MayConcernService(services, source, sourcePort, destination, protocol)) continue;
-
             var tcpFlags = protocol == Ipv4Header.ProtocolTcp ? l4[NatRewrite.TcpFlagsOffset] : (byte)0;
             var key = new FlowKey(source, destination, sourcePort, destinationPort, protocol);
+            if (InRun(in key, tcpFlags))
+            {
+                TranslateInRun(burst, i, ip, headerLength, services);
+                continue;
+            }
+            EndRun();
+            if (!external && !MayConcernService(services, source, sourcePort, destination, protocol)) continue;
+
             if (TryFind(conntrack, key, out var table, out var index, out var reply, out var flow))
             {
                 if (reply)
                 {
                     conntrack.Tables[table].Observe(index, true, tcpFlags, ctx.Now);
                     TranslateReply(burst, i, ip, in flow, services);
+                    StartRun(in key, in flow, true);
                     continue;
                 }
                 if (IsCurrent(conntrack, table, index, in flow, services, tcpFlags))
                 {
                     conntrack.Tables[table].Observe(index, false, tcpFlags, ctx.Now);
                     TranslateForward(burst, i, ip, in flow, services);
+                    StartRun(in key, in flow, false);
                     continue;
                 }
                 // Stale (backend gone, Service gone, or a SYN reusing a closed flow's ports): a new flow below.
             }
             NewFlow(burst, i, ip, in key, external, tcpFlags, services, conntrack);
         }
+        EndRun();
     }
 
     /// <summary>The cheap filter that keeps plain pod traffic off the flow table.</summary>

@@ -16,8 +16,12 @@ internal static class Linux
 
     /// <summary>ETH_P_ALL: every protocol. The socket's protocol field is big-endian (htons).</summary>
     public const ushort EthPAll = 0x0003;
+    /// <summary>ETH_P_IP: a packet socket bound with it sits in the IPv4 receive handlers only (never sees outgoing frames).</summary>
+    public const ushort EthPIp = 0x0800;
     public const int IpProtoIp = 0;
     public const int IpProtoUdp = 17;
+    /// <summary>IPPROTO_RAW: a send-only raw socket whose messages carry their own IPv4 header (IP_HDRINCL implied, raw(7)).</summary>
+    public const int IpProtoRaw = 255;
     /// <summary>SOL_UDP is IPPROTO_UDP.</summary>
     public const int SolUdp = 17;
     /// <summary>UDP_SEGMENT (Linux 4.18): uint16 segment size, per socket or as a cmsg per sendmsg (UDP GSO).</summary>
@@ -39,6 +43,8 @@ internal static class Linux
     public const int SoRcvBufForce = 33;
     /// <summary>SO_RXQ_OVFL: each datagram carries the socket's running drop count as ancillary data.</summary>
     public const int SoRxqOvfl = 40;
+    /// <summary>SO_ATTACH_FILTER: a classic BPF program (struct sock_fprog); attaching again replaces it atomically (RCU).</summary>
+    public const int SoAttachFilter = 26;
     /// <summary>CMSG_SPACE(sizeof(uint)) on LP64: a 16-byte cmsghdr plus 4 bytes padded to 8.</summary>
     public const int CmsgSpaceUInt32 = 24;
 
@@ -57,6 +63,8 @@ internal static class Linux
     public const int PacketFanout = 18;
     /// <summary>PACKET_FANOUT_HASH: the kernel spreads a fanout group by flow hash, so a flow stays on one socket.</summary>
     public const int PacketFanoutHash = 0;
+    /// <summary>PACKET_FANOUT_FLAG_UNIQUEID (Linux 4.20): with id 0 the kernel picks an id no group in the namespace uses.</summary>
+    public const int PacketFanoutFlagUniqueId = 0x2000;
     public const int PacketQdiscBypass = 20;
     public const int PacketIgnoreOutgoing = 23;
     public const ushort PacketMrPromisc = 1;

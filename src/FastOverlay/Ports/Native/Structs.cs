@@ -152,6 +152,24 @@ internal struct Tpacket3Hdr
     public ulong Padding2;
 }
 
+/// <summary>struct sock_filter (8 bytes): one classic BPF instruction (linux/filter.h).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct SockFilter
+{
+    public ushort Code;
+    public byte JumpTrue;
+    public byte JumpFalse;
+    public uint K;
+}
+
+/// <summary>struct sock_fprog (16 bytes): a classic BPF program for SO_ATTACH_FILTER.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct SockFprog
+{
+    public ushort Length;
+    public SockFilter* Filter;
+}
+
 /// <summary>struct pollfd (8 bytes).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct PollFd

@@ -35,7 +35,7 @@ public static class ServiceTableBuilder
             foreach (var spec in service.Ports)
             {
                 var protocol = (byte)spec.Protocol;
-                var label = $"{service.Namespace}/{service.Name}:{spec.Name ?? $"{spec.Protocol}/{spec.Port}"}";
+                var label = $"{service.Namespace}/{service.Name}:{PortName(spec)}";
                 oldByLabel.TryGetValue(label, out var old);
                 var port = BuildPort(service, spec, label, old, old?.Id ?? nextId++, settings);
                 var index = ports.Count;
@@ -85,7 +85,7 @@ public static class ServiceTableBuilder
             Id = id,
             Namespace = service.Namespace,
             Name = service.Name,
-            PortName = spec.Name ?? $"{spec.Protocol}/{spec.Port}",
+            PortName = PortName(spec),
             Protocol = (byte)spec.Protocol,
             ClusterIp = service.ClusterIp?.Value ?? 0,
             Port = spec.Port,
@@ -101,6 +101,9 @@ public static class ServiceTableBuilder
             Counters = old?.Counters ?? new ServiceCounters(settings.Workers),
         };
     }
+
+    /// <summary>A port's name; an unnamed port (a Service with one port) is named by what it is.</summary>
+    private static string PortName(ServicePortConfig spec) => spec.Name ?? $"{(spec.Protocol == L4Protocol.Tcp ? "TCP" : "UDP")}/{spec.Port}";
 
     /// <summary>Ready endpoints, or the serving terminating ones when none is ready; the table reused when the members match.</summary>
     private static BackendSet Select(ServiceBackend[] all, bool localOnly, EmptyVerdict whenEmpty, int size, params BackendSet?[] reusable)

@@ -252,4 +252,78 @@ public class ServiceNatTests
         s.H.Clock.Advance(TimeSpan.FromSeconds(31));
         Assert.True(Backend(s.Send(0, s.Udp(0, Vip.Value, 65000, 53)), out _) > 0);
     }
+
+    /// <summary>
+    /// Packets of one flow in one burst after the first take the run path (sums computed once): every one must come
+    /// out exactly as the first did, SNAT included, with valid checksums, and the counters must count them all.
+    /// </summary>
+    [Fact]
+    public void A_run_of_one_flow_in_a_burst_is_translated_exactly_like_its_first_packet()
+    {
+        var s = new ServiceHarness();
+        s.Publish(Web(Pod(1)));
+        // Hairpin, so both source and destination change; sizes vary so the checksums differ per packet.
+        for (var k = 0; k < 6; k++) s.H.Inject(1, s.Udp(1, Vip.Value, 43100, 53, payload: 20 + k * 7));
+        s.H.Inject(1, s.Udp(1, Vip.Value, 43101, 53)); // another flow breaks the run
+        s.H.Inject(1, s.Udp(1, Vip.Value, 43100, 53, payload: 99));
+        s.H.Node.Poll();
+        var out1 = s.H.Drain(1);
+        Assert.Equal(8, out1.Count);
+        var first = Tuple(out1[0]);
+        Assert.Equal(s.H.Options.GatewayIp, first.Src);
+        foreach (var f in out1)
+        {
+            Assert.True(ChecksumsValid(f));
+        }
+        Assert.All(out1.Where((_, k) => k != 6), f => Assert.Equal(first, Tuple(f)));
+        Assert.NotEqual(first.Sport, Tuple(out1[6]).Sport);
+
+        // The replies in one burst: a run the other way.
+        for (var k = 0; k < 5; k++)
+            s.H.Inject(1, NodeHarness.UdpFrame(NodeHarness.PodMac(1), NodeHarness.GatewayMac, NodeHarness.PodIp(1).Value, s.H.Options.GatewayIp, 10 + k * 3, sport: 5353, dport: first.Sport));
+        s.H.Node.Poll();
+        var back = s.H.Drain(1);
+        Assert.Equal(5, back.Count);
+        Assert.All(back, f =>
+        {
+            Assert.Equal((Vip.Value, NodeHarness.PodIp(1).Value, (ushort)53, (ushort)43100), Tuple(f));
+            Assert.True(ChecksumsValid(f));
+        });
+        var port = s.Table.Ports.Single(p => p.PortName == "dns");
+        Assert.Equal(8, port.Counters[ServiceCounter.Packets]);
+        Assert.Equal(5, port.Counters[ServiceCounter.ReplyPackets]);
+        Assert.Equal(8, s.H.Node.Counters[Counter.ServiceTranslated]);
+        Assert.Equal(5, s.H.Node.Counters[Counter.ServiceReplies]);
+    }
+
+    /// <summary>A pod with checksum offload hands partial TCP checksums: after DNAT (first packet and run) each is the new pseudo-header sum.</summary>
+    [Fact]
+    public void Partial_tcp_checksums_stay_the_pseudo_header_sum_through_the_translation()
+    {
+        var s = new ServiceHarness();
+        s.Publish(Web(Pod(2)));
+        for (var k = 0; k < 4; k++)
+        {
+            var ip = FastOverlay.Tests.Wire.NatRewriteProperties.Packet(true, NodeHarness.PodIp(0).Value, Vip.Value, 44100, 80, new byte[100 + k], 0, (ushort)k);
+            FastOverlay.Offload.L4Checksum.WritePartial(ip.AsSpan(20), 6, FastOverlay.Offload.L4Checksum.PseudoHeader(NodeHarness.PodIp(0).Value, Vip.Value, 6, ip.Length - 20));
+            var frame = new byte[14 + ip.Length];
+            Ethernet.Write(frame, NodeHarness.GatewayMac, NodeHarness.PodMac(0), Ethernet.TypeIpv4);
+            ip.CopyTo(frame, 14);
+            var h = s.H.Alloc(frame);
+            s.H.Pool.Meta(h).Flags = PacketFlags.ChecksumPartial;
+            Assert.Equal(1, s.H.PodPorts[0].Transmit([h]));
+        }
+        s.H.Node.Poll();
+        var delivered = s.H.Drain(2);
+        Assert.Equal(4, delivered.Count);
+        foreach (var f in delivered)
+        {
+            var ip = f.AsSpan(14);
+            Assert.Equal(NodeHarness.PodIp(2).Value, Ipv4Header.Destination(ip));
+            Assert.Equal(8080, BinaryPrimitives.ReadUInt16BigEndian(ip[22..]));
+            var expected = FastOverlay.Offload.L4Checksum.PartialValue(FastOverlay.Offload.L4Checksum.PseudoHeader(NodeHarness.PodIp(0).Value, NodeHarness.PodIp(2).Value, 6, Ipv4Header.TotalLength(ip) - 20));
+            Assert.Equal(expected, BinaryPrimitives.ReadUInt16BigEndian(ip[36..]));
+            Assert.True(Ipv4Header.HeaderChecksumValid(ip, 20));
+        }
+    }
 }
