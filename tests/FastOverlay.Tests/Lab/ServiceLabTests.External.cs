@@ -4,11 +4,11 @@ namespace FastOverlay.Tests.Lab;
 /// NodePorts and LoadBalancer IPs from a client outside the cluster: the lab with LAB_CLIENT=1 (namespace c,
 /// 172.31.77.100 on the underlay's bridge, LoadBalancer IPs 172.31.200.0/24 routed via node1).
 ///
-/// These need the external port (an AF_PACKET socket on the underlay taking NodePort and external-address
-/// traffic, and the nftables guard that keeps the node's kernel from answering it with a RST or an ICMP error),
-/// which is not on this branch yet: until it is, they fail (the node's kernel refuses or drops what the client
-/// sends). Filter them out with <c>--filter "Needs!=external-port"</c>. The health check test also needs the
-/// health check server (healthCheckNodePort and the proxy's 10256), which comes with the same branch.
+/// They need the external port (an AF_PACKET socket on the underlay taking NodePort and external-address
+/// traffic) and the nftables guard that keeps the node's kernel from answering that traffic with a RST or an ICMP
+/// error; the health check test also needs the health check server (healthCheckNodePort and the proxy's 10256).
+/// All came with svc-external; the traits say so, for a build without them (<c>--filter "Needs!=external-port"</c>).
+/// Without nft the guard cannot work, and the tests skip.
 /// </summary>
 public sealed partial class ServiceLabTests
 {
@@ -19,7 +19,7 @@ public sealed partial class ServiceLabTests
     [Trait("Needs", "external-port")]
     public void NodePorts_and_a_LoadBalancer_IP_under_the_Cluster_policy_reach_endpoints_on_both_nodes_from_the_underlay_SNATed_to_the_ingress_node()
     {
-        ServiceLab.Require();
+        ServiceLab.Require("nft");
         using var lab = LabRun.Up("fastoverlay", output, client: true);
         lab.Serve("p12", "p22");
         lab.ApplyServices(new
@@ -48,7 +48,7 @@ public sealed partial class ServiceLabTests
     [Trait("Needs", "external-port")]
     public void The_Local_policy_keeps_the_client_IP_on_nodes_with_a_local_endpoint_and_drops_on_nodes_without_one()
     {
-        ServiceLab.Require();
+        ServiceLab.Require("nft");
         using var lab = LabRun.Up("fastoverlay", output, client: true);
         lab.Serve("p12", "p22");
         lab.ApplyServices(LocalService("p22"));
@@ -78,7 +78,7 @@ public sealed partial class ServiceLabTests
     [Trait("Needs", "health-check-port")]
     public void The_health_check_node_port_answers_200_on_the_node_with_a_local_endpoint_and_503_on_the_other()
     {
-        ServiceLab.Require();
+        ServiceLab.Require("nft");
         using var lab = LabRun.Up("fastoverlay", output, client: true);
         lab.ApplyServices(LocalService("p22"));
 

@@ -23,9 +23,10 @@ internal readonly record struct SvcAnswer(string Line, double SentAt)
     public bool Ok => Outcome == "OK";
     /// <summary>The pod that answered (the servers are named after their pods).</summary>
     public string? Backend => Ok ? Words[0] : null;
-    /// <summary>The client address as the server saw it.</summary>
-    public string? SeenIp => Ok ? Words[1][..Words[1].LastIndexOf(':')] : null;
-    public int? SeenPort => Ok ? int.Parse(Words[1][(Words[1].LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture) : null;
+    /// <summary>The client address as the server saw it (null for an answer that carries none, as an HTTP status).</summary>
+    public string? SeenIp => Seen is { } seen ? seen[..seen.LastIndexOf(':')] : null;
+    public int? SeenPort => Seen is { } seen ? int.Parse(seen[(seen.LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture) : null;
+    private string? Seen => Ok && Words[1].Contains(':', StringComparison.Ordinal) ? Words[1] : null;
     public DateTime SentUtc => DateTime.UnixEpoch.AddSeconds(SentAt);
     public override string ToString() => SentAt > 0 ? $"{SentUtc:HH:mm:ss.fff} {Line}" : Line;
 }
@@ -101,7 +102,7 @@ internal static class ServiceTraffic
 
     private static string Summary(SvcRun run)
     {
-        var outcomes = run.Answers.GroupBy(a => a.Ok ? $"{a.Backend} (seen {a.SeenIp})" : a.Outcome).Select(g => $"{g.Key} x{g.Count()}");
+        var outcomes = run.Answers.GroupBy(a => a.SeenIp is { } seen ? $"{a.Backend} (seen {seen})" : a.Ok ? a.Line : a.Outcome).Select(g => $"{g.Key} x{g.Count()}");
         return run.Answers.Count > 0 ? string.Join(", ", outcomes) : $"no answers: {run.Result}";
     }
 
