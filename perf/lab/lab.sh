@@ -12,6 +12,14 @@
 #                host ends); the node kernel keeps only the underlay address, which FastOverlay's UDP socket uses.
 #   mixed        node1 FastOverlay, node2 kernel flannel-style: the interop case.
 #
+# With LAB_CLIENT=1 the underlay is a bridge instead of one veth pair, with a client outside the cluster on it:
+#
+#   node n1 172.31.77.1 ── $P-f1 ┐
+#   node n2 172.31.77.2 ── $P-f2 ├─ bridge $P-br in the fabric namespace $P-f
+#   client c 172.31.77.100 ─ $P-fc ┘     (client route: 172.31.200.0/24, the LoadBalancer IPs, via 172.31.77.1)
+#
+# so that NodePorts and LoadBalancer IPs can be reached from a host that is neither a node nor a pod.
+#
 # Every name carries a per-run prefix (LAB_PREFIX, default fo<pid>), so parallel labs and leftovers of a killed one
 # never collide, and `down` removes exactly what carries the prefix: namespaces (and with them every veth), links
 # left in the root namespace, every process inside the lab's namespaces, and the state directory.
@@ -22,7 +30,7 @@ usage() {
 usage: lab.sh up MODE [--no-start]   MODE = kernel | fastoverlay | mixed; prints LAB_PREFIX=... first
        lab.sh down                   remove the lab named by LAB_PREFIX (or the only lab there is)
        lab.sh status                 list labs, their namespaces, addresses and FastOverlay processes
-       lab.sh exec NAME CMD...       run CMD in namespace NAME = n1 | n2 | p11 | p12 | p21 | p22
+       lab.sh exec NAME CMD...       run CMD in namespace NAME = n1 | n2 | p11 | p12 | p21 | p22 (and f | c with LAB_CLIENT=1)
        lab.sh start N | stop N       start / stop (SIGTERM, final counters to the log) FastOverlay on node N
        lab.sh env                    print the lab's names and paths as shell variables
 environment:
@@ -34,6 +42,9 @@ environment:
                       Kubernetes leaves pods; off: ethtool -K rx/tx/tso/gso/gro off on every veth (the old lab)
   LAB_UNDERLAY_USO    off: tx-udp-segmentation off on the underlay veths, so UDP GSO sends are cut before the
                       "wire" as for a NIC without USO (the lab tests use it for their captures); default: as Linux gives it
+  LAB_CLIENT          1: the underlay is a bridge in a fabric namespace (<prefix>-f) joining the nodes and a client
+                      namespace (<prefix>-c, 172.31.77.100/24, eth0) outside the cluster, with a route for the
+                      LoadBalancer IPs 172.31.200.0/24 via node1 (172.31.77.1); default 0: one veth pair, no client
 --no-start writes the FastOverlay config files but starts nothing: start them by hand (see the printed commands).
 EOF
 }
@@ -49,6 +60,8 @@ UNDERLAY_NET=172.31.77
 PORT=8472
 VNI=1
 MTU=1450   # underlay 1500 - 50 bytes of VXLAN (RFC 7348); flannel's FLANNEL_MTU
+CLIENT_IP=$UNDERLAY_NET.100
+LB_NET=172.31.200.0/24     # where the client finds LoadBalancer IPs: behind node1, as a cloud LB would forward them
 
 die() { echo "lab.sh: $*" >&2; exit 1; }
 
@@ -73,7 +86,9 @@ names() {
   S=$(state_dir "$P")
   NS_N1=$P-n1; NS_N2=$P-n2
   U1=$P-u1; U2=$P-u2
+  NS_F=$P-f; NS_C=$P-c; BR=$P-br   # LAB_CLIENT=1 only: the fabric (bridge) and the client outside the cluster
 }
+has_client() { [ -f "$S/client" ]; }
 ns_node() { echo "$P-n$1"; }
 ns_pod() { echo "$P-p$1$2"; }          # node, pod index
 veth_host() { echo "$P-v$1$2"; }       # host end of pod veth, in the node namespace
@@ -143,6 +158,30 @@ kernel_node() {
   in_ns "$ns" ip route add "10.244.$m.0/24" via "10.244.$m.0" dev flannel.1 onlink
   in_ns "$ns" ip neigh replace "10.244.$m.0" lladdr "$(vtep_mac "$m")" dev flannel.1 nud permanent
   in_ns "$ns" bridge fdb append "$(vtep_mac "$m")" dev flannel.1 dst "$(public_ip "$m")" self permanent
+}
+
+# LAB_CLIENT=1: the nodes' underlay legs and a client's leg on one bridge in the fabric namespace. The node ends
+# keep their names ($P-u1, $P-u2), so configs, captures and the tests see the same underlay either way.
+make_fabric() {
+  local n
+  touch "$S/client"
+  new_ns "$NS_F"; new_ns "$NS_C"
+  in_ns "$NS_F" ip link add "$BR" type bridge   # STP off (the default): ports forward at once
+  in_ns "$NS_F" ip link set "$BR" up
+  for n in 1 2; do
+    ip link add "$P-u$n" netns "$(ns_node "$n")" type veth peer name "$P-f$n" netns "$NS_F"
+    offloads_off "$NS_F" "$P-f$n"
+    in_ns "$NS_F" ip link set "$P-f$n" master "$BR"
+    in_ns "$NS_F" ip link set "$P-f$n" up
+  done
+  ip link add eth0 netns "$NS_C" type veth peer name "$P-fc" netns "$NS_F"
+  offloads_off "$NS_F" "$P-fc"
+  offloads_off "$NS_C" eth0
+  in_ns "$NS_F" ip link set "$P-fc" master "$BR"
+  in_ns "$NS_F" ip link set "$P-fc" up
+  in_ns "$NS_C" ip addr add "$CLIENT_IP/24" dev eth0
+  in_ns "$NS_C" ip link set eth0 up
+  in_ns "$NS_C" ip route add "$LB_NET" via "$(public_ip 1)"
 }
 
 write_config() {   # node N: the config `fastoverlay run` reads
@@ -215,7 +254,11 @@ cmd_up() {
   echo "$MODE" > "$S/mode"
 
   new_ns "$NS_N1"; new_ns "$NS_N2"
-  ip link add "$U1" netns "$NS_N1" type veth peer name "$U2" netns "$NS_N2"
+  case "${LAB_CLIENT:-0}" in
+    0) ip link add "$U1" netns "$NS_N1" type veth peer name "$U2" netns "$NS_N2" ;;
+    1) make_fabric ;;
+    *) die "LAB_CLIENT must be 0 or 1, not ${LAB_CLIENT}" ;;
+  esac
   for n in 1 2; do
     offloads_off "$(ns_node "$n")" "$P-u$n"
     # LAB_UNDERLAY_USO=off: a UDP_SEGMENT send crosses a veth whole (veth offers tx-udp-segmentation; few NICs do),
@@ -235,6 +278,7 @@ cmd_up() {
   done
   UP_DONE=1
   echo "lab $P up ($MODE): node1 ${NS_N1} ${UNDERLAY_NET}.1, node2 ${NS_N2} ${UNDERLAY_NET}.2, pods $P-p11 $P-p12 $P-p21 $P-p22"
+  ! has_client || echo "client ${NS_C} ${CLIENT_IP} on bridge ${BR} in ${NS_F}; route ${LB_NET} via ${UNDERLAY_NET}.1"
 }
 
 cmd_down() {
@@ -267,7 +311,7 @@ cmd_status() {
     [ -d "$d" ] || continue
     p=${d##*/fastoverlay-lab.}
     [ -z "${LAB_PREFIX:-}" ] || [ "$p" = "$LAB_PREFIX" ] || continue
-    echo "lab $p: mode $(cat "$d/mode" 2>/dev/null || echo '?'), state $d"
+    echo "lab $p: mode $(cat "$d/mode" 2>/dev/null || echo '?'), state $d$([ -f "$d/client" ] && echo ", client $p-c on bridge $p-br in $p-f")"
     for ns in $(ip netns list | awk '{print $1}' | grep "^$p-" | sort); do
       echo "  $ns: $(ip netns exec "$ns" ip -br -4 addr show | grep -v '^lo ' | awk '{printf "%s %s  ", $1, $3}')"
       for pid in $(ip netns pids "$ns" 2>/dev/null); do
@@ -282,15 +326,17 @@ cmd_status() {
     done
   done
   # Namespaces without a state directory: leftovers of a killed run (remove them with LAB_PREFIX=<prefix> lab.sh down).
-  for ns in $(ip netns list | awk '{print $1}' | grep -E '^[a-z][a-z0-9]{1,9}-(n[12]|p[12][12])$' || true); do
+  for ns in $(ip netns list | awk '{print $1}' | grep -E '^[a-z][a-z0-9]{1,9}-(n[12]|p[12][12]|f|c)$' || true); do
     [ -d "$(state_dir "${ns%-*}")" ] || echo "leftover namespace $ns (no state directory)"
   done
 }
 
 cmd_exec() {
   local name=${1:-}; shift || true
-  [[ $name =~ ^(n[12]|p[12][12])$ ]] || die "exec NAME: n1 n2 p11 p12 p21 p22"
-  names; exec ip netns exec "$P-$name" "$@"
+  [[ $name =~ ^(n[12]|p[12][12]|f|c)$ ]] || die "exec NAME: n1 n2 p11 p12 p21 p22 (f c with LAB_CLIENT=1)"
+  names
+  [[ $name =~ ^[fc]$ ]] && ! has_client && die "lab $P has no client and fabric (bring it up with LAB_CLIENT=1)"
+  exec ip netns exec "$P-$name" "$@"
 }
 
 cmd_env() {
@@ -304,6 +350,12 @@ cmd_env() {
       echo "NS_P$n$k=$(ns_pod "$n" "$k") VETH_P$n$k=$(veth_host "$n" "$k") IP_P$n$k=$(pod_ip "$n" "$k") MAC_P$n$k=$(pod_mac "$n" "$k")"
     done
   done
+  if has_client; then
+    echo "LAB_CLIENT=1"
+    echo "NS_F=$NS_F BRIDGE=$BR NS_C=$NS_C CLIENT_IP=$CLIENT_IP LB_NET=$LB_NET"
+  else
+    echo "LAB_CLIENT=0"
+  fi
 }
 
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"

@@ -13,6 +13,7 @@ internal static class LabRequirements
         ["ip"] = "iproute2", ["bridge"] = "iproute2", ["ss"] = "iproute2", ["ethtool"] = "ethtool",
         ["ping"] = "iputils-ping", ["iperf3"] = "iperf3", ["tshark"] = "tshark", ["python3"] = "python3",
         ["trafgen"] = "netsniff-ng", ["bash"] = "bash", ["setpriv"] = "util-linux", ["nsenter"] = "util-linux",
+        ["nft"] = "nftables",
     };
 
     private static readonly Lazy<string?> NetnsProblem = new(ProbeNetns);

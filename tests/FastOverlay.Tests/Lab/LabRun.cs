@@ -15,10 +15,11 @@ internal sealed class LabRun : IDisposable
     private readonly ITestOutputHelper? _output;
     private bool _disposed;
 
-    private LabRun(string mode, string prefix, ITestOutputHelper? output, string offloads)
+    private LabRun(string mode, string prefix, ITestOutputHelper? output, string offloads, bool client)
     {
         Mode = mode;
         Offloads = offloads;
+        Client = client;
         Prefix = prefix;
         _output = output;
     }
@@ -26,6 +27,8 @@ internal sealed class LabRun : IDisposable
     public string Mode { get; }
     /// <summary>"default": every veth keeps Linux's offloads (TSO, checksum offload), as Kubernetes leaves pods; "off": all off.</summary>
     public string Offloads { get; }
+    /// <summary>LAB_CLIENT=1: the underlay is a bridge (namespace f) with a client outside the cluster (namespace c).</summary>
+    public bool Client { get; }
     public string Prefix { get; }
     public string StateDir => $"/tmp/fastoverlay-lab.{Prefix}";
 
@@ -37,11 +40,12 @@ internal sealed class LabRun : IDisposable
         ["LAB_OFFLOADS"] = Offloads,
         // Captures must see wire-sized datagrams: UDP GSO sends are cut before the underlay veth, as for a NIC.
         ["LAB_UNDERLAY_USO"] = "off",
+        ["LAB_CLIENT"] = Client ? "1" : "0",
     };
 
-    public static LabRun Up(string mode, ITestOutputHelper? output, bool start = true, string offloads = "default")
+    public static LabRun Up(string mode, ITestOutputHelper? output, bool start = true, string offloads = "default", bool client = false)
     {
-        var lab = new LabRun(mode, NewPrefix(), output, offloads);
+        var lab = new LabRun(mode, NewPrefix(), output, offloads, client);
         try
         {
             var up = lab.Script(UpTimeout, start ? ["up", mode] : ["up", mode, "--no-start"]);
@@ -61,6 +65,8 @@ internal sealed class LabRun : IDisposable
     public static string PodIp(string pod) => $"10.244.{pod[1]}.{pod[2] - '0' + 1}";
     public static string PublicIp(int node) => $"172.31.77.{node}";
     public static string VtepMac(int node) => $"0a:58:0a:f4:{node:x2}:00";
+    /// <summary>The client outside the cluster (namespace c, LAB_CLIENT=1), on the underlay's subnet.</summary>
+    public const string ClientIp = "172.31.77.100";
 
     public string Ns(string name) => $"{Prefix}-{name}";
     public string Underlay(int node) => $"{Prefix}-u{node}";

@@ -86,7 +86,7 @@ internal static class LabTraffic
         Assert.True(r.Ok, $"iperf3 TCP -n {bytes} {client}/{server} failed: {r}\nserver: {srv.Output}");
     }
 
-    private static void WaitListening(LabRun lab, string ns, string port)
+    internal static void WaitListening(LabRun lab, string ns, string port)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (DateTime.UtcNow < deadline)
@@ -98,7 +98,7 @@ internal static class LabTraffic
         Assert.Fail($"iperf3 server in {ns} not listening on {port}");
     }
 
-    private static IperfResult Parse(string json, bool udp)
+    internal static IperfResult Parse(string json, bool udp)
     {
         using var doc = JsonDocument.Parse(json);
         var root = doc.RootElement;
