@@ -149,7 +149,7 @@ public sealed class InMemoryServiceStoreTests
         var lists = store.Lists;
         await Task.Delay(TimeSpan.FromSeconds(1.5));
         Assert.Equal(["default/web", "default/api"], sink.Keys);
-        Assert.Equal(1, sink.Sets.Count);
+        Assert.Single(sink.Sets);
         // Backoff from 100 ms doubling: a handful of attempts in 1.5 s, not a spin.
         Assert.InRange(store.Lists - lists, 1, 5);
         Assert.Equal(1, InMemoryMembershipTests.Count(sink.LogText, "services: store unreachable"));

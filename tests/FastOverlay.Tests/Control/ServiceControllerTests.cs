@@ -66,7 +66,7 @@ public sealed class ServiceControllerTests
     }
 
     [Fact]
-    public void Api_and_metrics_report_the_services_and_the_connection_table()
+    public async Task Api_and_metrics_report_the_services_and_the_connection_table()
     {
         var ports = new RingPortFactory();
         using var controller = NodeController.Start(ConfigFixture.Load(ConfigFixture.With("Services", Web)), ports, poolBuffers: 256, workers: 2);
@@ -82,7 +82,7 @@ public sealed class ServiceControllerTests
 
             var metrics = new NodeMetrics(api);
             using var stream = new MemoryStream();
-            metrics.Registry.CollectAndExportAsTextAsync(stream).GetAwaiter().GetResult();
+            await metrics.Registry.CollectAndExportAsTextAsync(stream);
             var text = System.Text.Encoding.UTF8.GetString(stream.ToArray());
             Assert.Contains("fastoverlay_service_flows_total{namespace=\"default\",service=\"web\",port=\"http\",protocol=\"TCP\"} 0", text);
             Assert.Contains("fastoverlay_service_endpoints{namespace=\"default\",service=\"web\",port=\"http\",protocol=\"TCP\",condition=\"local\"} 1", text);
@@ -92,7 +92,7 @@ public sealed class ServiceControllerTests
             // A Service that leaves loses its series.
             controller.Apply(ConfigFixture.Load(ConfigFixture.Example));
             stream.SetLength(0);
-            metrics.Registry.CollectAndExportAsTextAsync(stream).GetAwaiter().GetResult();
+            await metrics.Registry.CollectAndExportAsTextAsync(stream);
             Assert.DoesNotContain("service=\"web\"", System.Text.Encoding.UTF8.GetString(stream.ToArray()));
         }
         finally

@@ -27,7 +27,7 @@ public sealed partial class ServiceStoreTests(EtcdServer etcd) : IClassFixture<E
         await using var sink = new ServiceSink(store);
         await sink.WaitAsync(() => sink.Keys.Count == 2, Soon, "both Services");
         Assert.Equal(["default/web", "shop/cart"], sink.Keys);
-        Assert.Equal(1, sink.Sets.Count);
+        Assert.Single(sink.Sets);
 
         etcd.Ctl("put", prefix + "default/web", ServiceJson.ClusterIp("web", "10.96.0.10", endpoint: "10.244.3.3"));
         var took = await sink.WaitAsync(() => sink.Find("default/web")?.Endpoints[0].Ip.ToString() == "10.244.3.3", Soon, "the update");
@@ -100,7 +100,7 @@ public sealed partial class ServiceStoreTests(EtcdServer etcd) : IClassFixture<E
             await sink.WaitAsync(() => sink.Watcher.Reaches == false, Soon, "the outage noticed");
             await Task.Delay(TimeSpan.FromSeconds(2));
             Assert.Equal(["default/web", "default/api"], sink.Keys);
-            Assert.Equal(1, sink.Sets.Count);
+            Assert.Single(sink.Sets);
             Assert.Equal(1, InMemoryMembershipTests.Count(sink.LogText, "services: store unreachable"));
         }
         finally
