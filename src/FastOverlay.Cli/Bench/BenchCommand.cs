@@ -44,8 +44,9 @@ internal static class BenchCommand
     {
         var bench = new PathBench(path, burst, size, routes);
         // Warm-up until tiered compilation has produced optimized code for the loop (with --packets, as many
-        // packets as will be measured, up to 2M, so a fixed-work run stays deterministic).
-        if (fixedPackets > 0) bench.Run(Math.Min(fixedPackets, 2_000_000));
+        // packets as will be measured, at least 1M and at most 2M, so a fixed-work run stays deterministic and a loaded
+        // machine still reaches tier-1 code before the measured run).
+        if (fixedPackets > 0) bench.Run(Math.Clamp(fixedPackets, 1_000_000, 2_000_000));
         else
         {
             var warmUntil = Stopwatch.GetTimestamp() + Stopwatch.Frequency / 2;
