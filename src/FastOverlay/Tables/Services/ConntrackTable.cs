@@ -63,6 +63,7 @@ public sealed unsafe partial class ConntrackTable
     private readonly uint _bucketMask;
     private readonly ulong _seed;
     private readonly long _tcpSyn, _tcpEstablished, _tcpClosing, _udp, _udpStream, _icmp;
+    private bool _stageBursts;
     private int _freeCount;
     private int _hand;
     private int _count;
@@ -91,6 +92,7 @@ public sealed unsafe partial class ConntrackTable
         _entries = (ConntrackEntry*)AlignUp(Unsafe.AsPointer(ref _entryMemory[0]));
         _indexMemory = GC.AllocateArray<ulong>(buckets * Ways + CacheLine / sizeof(ulong), pinned: true);
         _index = (ulong*)AlignUp(Unsafe.AsPointer(ref _indexMemory[0]));
+        _stageBursts = (long)_entryMemory.Length + _indexMemory.Length * sizeof(ulong) > StageAboveBytes;
         _free = new int[capacity];
         for (var i = 0; i < capacity; i++) _free[i] = capacity - 1 - i; // pops 0, 1, 2, ...
         _freeCount = capacity;
@@ -112,6 +114,8 @@ public sealed unsafe partial class ConntrackTable
     /// <summary>Inserts refused because no flow (or no index way) was free or reclaimable.</summary>
     public long InsertFailures => Volatile.Read(ref _insertFailures);
     internal int IndexBuckets => (int)_bucketMask + 1;
+    /// <summary>Whether burst lookups are staged (set by size; tests force both ways).</summary>
+    internal bool StageBursts { get => _stageBursts; set => _stageBursts = value; }
 
     /// <summary>
     /// Looks a packet's key up, in either direction. A flow past its timeout is a miss. Any thread.
