@@ -19,10 +19,15 @@ namespace FastOverlay.Tables.Services;
 ///
 /// Threads. The owning worker is the only writer of keys, Epoch and the used mark. Any worker may call
 /// <see cref="TryFind"/> (a reply can arrive on another worker: the kernel's fanout hashes the translated packet
-/// differently) and <see cref="Observe"/>. A reader copies a flow between two reads of its sequence and retries
-/// (a few times, then reports a miss) if the owner was writing, so a copy is never torn; and it checks the copied
-/// key against the one it asked for, so an index word that went stale under it (flow reclaimed and reused) costs
-/// a miss, never a wrong flow. Races accepted, all benign:
+/// differently) and <see cref="Observe"/>. A reader compares the key and copies the flow between two reads of its
+/// sequence and retries (a few times, then reports a miss) if the owner was writing, so a copy is never torn and
+/// always holds the key asked for: an index word that went stale under the reader (flow reclaimed and reused)
+/// costs a miss, never a wrong flow. Races accepted, all benign:
+/// - A reader may miss a flow whose bucket the owner is writing at that instant (the vector load of a bucket is
+///   not atomic as a whole), or whose entry it keeps rewriting: a miss, which the caller treats as a new flow or a
+///   drop, and the next packet finds the flow.
+/// - A reader's miss and the owner's insert of the same key can cross, e.g. a reply arriving on another worker
+///   before the owner indexed the flow: the same as any packet that beats its flow's creation.
 /// - Observe updates LastSeen and Flags in place without the seqlock (a plain 8-byte store and an atomic OR), so a
 ///   reader's copy may show either side of a concurrent Observe: both values are ones the flow really had.
 /// - Observe may land on a slot the owner just reclaimed and reused (its caller found the old flow a moment before
@@ -30,8 +35,6 @@ namespace FastOverlay.Tables.Services;
 ///   never a wrong translation, since Observe never touches keys. Observe does refuse to refresh a flow already
 ///   past its timeout, so an expired flow cannot come back to life next to the one that replaced it.
 /// - Two workers refreshing LastSeen at once may leave the older of two nearly equal times (a few ticks).
-/// - The owner writing Flags while another worker ORs into them may lose that bit for this packet; the next
-///   packet of the flow sets it again.
 ///
 /// Table full: new flows fail closed (Insert returns -1 and counts <see cref="InsertFailures"/>, the caller drops
 /// the packet, as Cilium's lb4_local: "fail closed, if the conntrack entry create fails"); established flows keep
@@ -63,6 +66,7 @@ public sealed unsafe partial class ConntrackTable
     private readonly uint _bucketMask;
     private readonly ulong _seed;
     private readonly long _tcpSyn, _tcpEstablished, _tcpClosing, _udp, _udpStream, _icmp;
+    private bool _stageBursts;
     private int _freeCount;
     private int _hand;
     private int _count;
@@ -91,6 +95,7 @@ public sealed unsafe partial class ConntrackTable
         _entries = (ConntrackEntry*)AlignUp(Unsafe.AsPointer(ref _entryMemory[0]));
         _indexMemory = GC.AllocateArray<ulong>(buckets * Ways + CacheLine / sizeof(ulong), pinned: true);
         _index = (ulong*)AlignUp(Unsafe.AsPointer(ref _indexMemory[0]));
+        _stageBursts = (long)_entryMemory.Length + _indexMemory.Length * sizeof(ulong) > StageAboveBytes;
         _free = new int[capacity];
         for (var i = 0; i < capacity; i++) _free[i] = capacity - 1 - i; // pops 0, 1, 2, ...
         _freeCount = capacity;
@@ -112,6 +117,8 @@ public sealed unsafe partial class ConntrackTable
     /// <summary>Inserts refused because no flow (or no index way) was free or reclaimable.</summary>
     public long InsertFailures => Volatile.Read(ref _insertFailures);
     internal int IndexBuckets => (int)_bucketMask + 1;
+    /// <summary>Whether burst lookups are staged (set by size; tests force both ways).</summary>
+    internal bool StageBursts { get => _stageBursts; set => _stageBursts = value; }
 
     /// <summary>
     /// Looks a packet's key up, in either direction. A flow past its timeout is a miss. Any thread.

@@ -9,13 +9,15 @@ namespace FastOverlay.Tests.Tables.Services;
 /// One owner thread inserting, removing, re-epoching and (the table being full) reclaiming expired flows, while
 /// another worker looks keys up and observes packets, as a reply arriving on another worker does. Every flow's
 /// fields are a function of its original key, so a torn copy (fields of two flows mixed) or a copy returned under
-/// the wrong key is detected.
+/// the wrong key is detected. The table is small and the churn keys few, so the reader keeps landing on slots the
+/// owner is rewriting: with the seqlock's second sequence check removed, this test failed in each of 3 runs on a
+/// 2-vCPU machine (with 4096 flows it never did).
 /// </summary>
 public class ConntrackConcurrencyTests(ITestOutputHelper output)
 {
-    private const int Capacity = 4096;
-    private const int StableFlows = 512;
-    private const int ChurnKeys = 16384;
+    private const int Capacity = 512;
+    private const int StableFlows = 64;
+    private const int ChurnKeys = 1024;
 
     private static (FlowKey Original, FlowKey Reply) Stable(int k)
     {
@@ -46,9 +48,9 @@ public class ConntrackConcurrencyTests(ITestOutputHelper output)
             var (o, r) = Stable(k);
             Assert.True(table.Insert(o, r, Check(o), Check(o), ConntrackFlags.None, 0) >= 0);
         }
-        // Churn flows live ~8192 owner steps, about twice what the free slots hold: the table stays full and inserts
+        // Churn flows live ~1024 owner steps, about twice what the free slots hold: the table stays full and inserts
         // go through the clock hand and the bucket reclaim (and sometimes fail).
-        var step = NodeOptions.Ticks(udp) / 8192;
+        var step = NodeOptions.Ticks(udp) / 1024;
         long sharedNow = 0;
         var stop = 0;
         long reclaimingInserts = 0, failedInserts = 0, removes = 0, ownerOps = 0;

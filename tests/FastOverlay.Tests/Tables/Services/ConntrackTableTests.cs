@@ -297,10 +297,12 @@ public class ConntrackTableTests
     /// </summary>
     [Property(MaxTest = 100)]
     public Property Burst_lookup_agrees_with_single_lookups() => Prop.ForAll(
-        Arb.From(from n in Gen.Choose(0, 300) from seed in Gen.Choose(0, int.MaxValue) select (Length: n, Seed: seed)), c =>
+        Arb.From(from n in Gen.Choose(0, 300) from seed in Gen.Choose(0, int.MaxValue) from staged in Gen.Elements(true, false) select (Length: n, Seed: seed, Staged: staged)), c =>
         {
             var random = new Random(c.Seed);
             var t = Table(256);
+            Assert.False(t.StageBursts); // 24 KB: in cache
+            t.StageBursts = c.Staged;
             var udp = NodeOptions.Ticks(ConntrackTimeouts.Default.Udp);
             for (var client = 0; client < 200; client++)
             {
@@ -332,6 +334,13 @@ public class ConntrackTableTests
             }
             Assert.Equal(expectedHits, hits);
         });
+
+    [Fact]
+    public void Bursts_are_staged_for_tables_larger_than_L2()
+    {
+        Assert.False(Table(8_000).StageBursts);
+        Assert.True(Table(10_000).StageBursts);
+    }
 
     [Fact]
     public void Burst_lookup_wants_outputs_as_long_as_the_keys()

@@ -64,7 +64,7 @@ public class ServicesZeroAllocationTests
     [Fact]
     public void Conntrack_packet_path_allocates_nothing()
     {
-        var table = new ConntrackTable(1024, ConntrackTimeouts.Default, ConntrackTableTests.Seed);
+        var table = new ConntrackTable(1024, ConntrackTimeouts.Default, ConntrackTableTests.Seed) { StageBursts = true };
         var step = FastOverlay.Pipeline.NodeOptions.Ticks(TimeSpan.FromMilliseconds(15));
         long now = 0;
         ConntrackRounds(table, ref now, step, 300_000); // warm-up: JIT, OSR, tier-1
