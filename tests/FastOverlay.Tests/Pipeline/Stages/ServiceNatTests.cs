@@ -326,4 +326,34 @@ public class ServiceNatTests
             Assert.True(Ipv4Header.HeaderChecksumValid(ip, 20));
         }
     }
+
+    /// <summary>Past 16384 flows the stage prefetches buckets in a first pass: the answers must not change.</summary>
+    [Fact]
+    public void With_many_flows_the_prefetching_pass_translates_the_same()
+    {
+        var s = new ServiceHarness(capacity: 32768);
+        s.Publish(Web(Pod(1), Pod(2)));
+        var first = new Dictionary<int, int>();
+        for (var round = 0; round < 2; round++)
+        {
+            for (var b = 0; b < 72; b++)
+            {
+                for (var k = 0; k < 256; k++) s.H.Inject(0, s.Udp(0, Vip.Value, (ushort)(1024 + b * 256 + k), 53));
+                s.H.Node.Poll();
+                for (var p = 1; p <= 2; p++)
+                {
+                    foreach (var f in s.H.Drain(p))
+                    {
+                        var sport = Tuple(f).Sport;
+                        Assert.True(ChecksumsValid(f));
+                        if (round == 0) first[sport] = p;
+                        else Assert.Equal(first[sport], p);
+                    }
+                }
+            }
+        }
+        Assert.Equal(72 * 256, first.Count);
+        Assert.Equal(72 * 256, s.H.Node.Counters[Counter.ServiceFlowsCreated]);
+        Assert.True(s.Conntrack.Tables[0].Count >= 16384);
+    }
 }
