@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using FastOverlay.Tables.Services;
 using FastOverlay.Wire;
 
@@ -21,6 +22,8 @@ internal sealed partial class ServiceNat
     {
         public bool Valid;
         public bool Prepared;
+        public RunMatch Match;
+        public int HeaderLength;
         public FlowKey Key;
         public ConntrackFlow Flow;
         public bool Reply;
@@ -38,10 +41,12 @@ internal sealed partial class ServiceNat
     /// computed only if a second packet of it follows, so interleaved flows pay a copy, not the preparation.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void StartRun(in FlowKey key, in ConntrackFlow flow, bool reply)
+    private void StartRun(in FlowKey key, in ConntrackFlow flow, bool reply, RunMatch match)
     {
         ref var r = ref _run;
         r.Valid = true;
+        r.Match = match;
+        r.HeaderLength = match.VersionIhl << 2 & 0x3C;
         r.Prepared = false;
         r.Key = key;
         r.Reply = reply;
@@ -74,8 +79,32 @@ internal sealed partial class ServiceNat
         r.Bytes = 0;
     }
 
+    /// <summary>
+    /// The bytes that identify a packet of the run as they sit in the header (no byte swaps, no parse): version and
+    /// header length, protocol, both addresses, both ports.
+    /// </summary>
+    private readonly record struct RunMatch(byte VersionIhl, byte Protocol, ulong Addresses, uint Ports)
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static RunMatch Of(ReadOnlySpan<byte> ip, int headerLength) => new(ip[0], ip[Ipv4Header.OffsetProtocol],
+            MemoryMarshal.Read<ulong>(ip[Ipv4Header.OffsetSource..]), MemoryMarshal.Read<uint>(ip[headerLength..]));
+    }
+
+    /// <summary>
+    /// A packet of the current run: same header length, protocol, addresses and ports, not a fragment, and no
+    /// SYN/FIN/RST (those take the full path, which updates the flow's state). Read straight from the header.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool InRun(in FlowKey key, byte tcpFlags) => _run.Valid && (tcpFlags & TcpControl) == 0 && key.Equals(_run.Key);
+    private bool IsRunPacket(ReadOnlySpan<byte> ip)
+    {
+        ref readonly var m = ref _run.Match;
+        var headerLength = _run.HeaderLength;
+        if (ip.Length < headerLength + 20 || ip[0] != m.VersionIhl || ip[Ipv4Header.OffsetProtocol] != m.Protocol) return false;
+        if (MemoryMarshal.Read<ulong>(ip[Ipv4Header.OffsetSource..]) != m.Addresses || Ipv4Header.IsFragment(ip)) return false;
+        var l4 = ip[headerLength..];
+        if (MemoryMarshal.Read<uint>(l4) != m.Ports) return false;
+        return m.Protocol != Ipv4Header.ProtocolTcp || (l4[NatRewrite.TcpFlagsOffset] & TcpControl) == 0;
+    }
 
     /// <summary>A packet of the current run: four fields written, two checksums adjusted by the run's sums.</summary>
     private void TranslateInRun(PacketBurst burst, int i, Span<byte> ip, int headerLength, ServiceTable services)

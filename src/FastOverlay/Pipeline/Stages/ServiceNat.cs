@@ -30,6 +30,11 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
             if (burst.Next[i] != NextStage.Ip4Input) continue;
             var h = burst.Handles[i];
             var ip = pool.Frame(h)[Ethernet.HeaderLength..];
+            if (_run.Valid && IsRunPacket(ip))
+            {
+                TranslateInRun(burst, i, ip, _run.HeaderLength, services);
+                continue;
+            }
             var external = (pool.Meta(h).Flags & PacketFlags.External) != 0;
             var protocol = Ipv4Header.Protocol(ip);
             if (protocol == Ipv4Header.ProtocolIcmp)
@@ -57,11 +62,6 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
             var destinationPort = BinaryPrimitives.ReadUInt16BigEndian(l4[2..]);
             var tcpFlags = protocol == Ipv4Header.ProtocolTcp ? l4[NatRewrite.TcpFlagsOffset] : (byte)0;
             var key = new FlowKey(source, destination, sourcePort, destinationPort, protocol);
-            if (InRun(in key, tcpFlags))
-            {
-                TranslateInRun(burst, i, ip, headerLength, services);
-                continue;
-            }
             EndRun();
             if (!external && !MayConcernService(services, source, sourcePort, destination, protocol)) continue;
 
@@ -70,15 +70,17 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
                 if (reply)
                 {
                     conntrack.Tables[table].Observe(index, true, tcpFlags, ctx.Now);
+                    var raw = RunMatch.Of(ip, headerLength);
                     TranslateReply(burst, i, ip, in flow, services);
-                    StartRun(in key, in flow, true);
+                    StartRun(in key, in flow, true, raw);
                     continue;
                 }
                 if (IsCurrent(conntrack, table, index, in flow, services, tcpFlags))
                 {
                     conntrack.Tables[table].Observe(index, false, tcpFlags, ctx.Now);
+                    var raw = RunMatch.Of(ip, headerLength);
                     TranslateForward(burst, i, ip, in flow, services);
-                    StartRun(in key, in flow, false);
+                    StartRun(in key, in flow, false, raw);
                     continue;
                 }
                 // Stale (backend gone, Service gone, or a SYN reusing a closed flow's ports): a new flow below.
