@@ -76,9 +76,9 @@ internal static class BenchCommand
     private static void WriteTable(TextWriter output, List<Result> results)
     {
         output.WriteLine($"{Machine()}");
-        output.WriteLine($"{"path",-10} {"size",6} {"burst",6} {"routes",8} {"Mpps",8} {"ns/pkt",8} {"B/pkt",6}");
+        output.WriteLine($"{"path",-18} {"size",6} {"burst",6} {"routes",8} {"Mpps",8} {"ns/pkt",8} {"B/pkt",6}");
         foreach (var r in results)
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r.Path,-10} {r.PacketSize,6} {r.Burst,6} {r.Routes,8} {r.Mpps,8:0.00} {r.NsPerPacket,8:0.0} {r.AllocatedBytesPerPacket,6:0.##}"));
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{r.Path,-18} {r.PacketSize,6} {r.Burst,6} {r.Routes,8} {r.Mpps,8:0.00} {r.NsPerPacket,8:0.0} {r.AllocatedBytesPerPacket,6:0.##}"));
     }
 
     private static void WriteJson(TextWriter output, List<Result> results)
