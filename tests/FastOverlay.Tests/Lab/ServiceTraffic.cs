@@ -44,7 +44,10 @@ internal sealed record SvcRun(CmdResult Result, IReadOnlyList<SvcAnswer> Answers
 internal static class ServiceTraffic
 {
     /// <summary>count TCP connections one after another from a namespace, each greeted and echoing one line.</summary>
-    public static SvcRun SvcTcp(this LabRun lab, string from, string host, int port, int count = 1, double timeout = 3) =>
+    // 8 s lets a connection through three SYNs (0, 1 and 3 s): one CI run on a machine at load ~8 saw one of 20
+    // connections time out at 3 s (two SYNs) and pass in three quiet reruns. A translation that is wrong stays wrong
+    // on every retransmission, so the longer wait does not hide one; tests that expect a drop pass their own timeout.
+    public static SvcRun SvcTcp(this LabRun lab, string from, string host, int port, int count = 1, double timeout = 8) =>
         Run(lab, from, count * (timeout * 3 + 1), ["tcp", host, Num(port), "--count", Num(count), "--timeout", Num(timeout)]);
 
     /// <summary>count datagrams, each from a socket (and source port) of its own, each waiting for its answer.</summary>
