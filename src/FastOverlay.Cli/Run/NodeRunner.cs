@@ -125,16 +125,10 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error, ApiSetting
 
     /// <summary>
     /// The Services the node runs: the file's, then the shared store's that the file does not define (the rule
-    /// NodeController.StoreServices documents). Whoever calls SetStoreServices reconciles the health checks after it.
+    /// NodeController.MergeServices applies); the health checks follow it through NodeController.ServicesApplied.
     /// </summary>
-    internal static IReadOnlyList<ServiceConfig> RunningServices(NodeController controller)
-    {
-        var file = controller.Config.Services;
-        var store = controller.StoreServices;
-        if (store.Count == 0) return file;
-        var named = file.Select(s => s.Key).ToHashSet(StringComparer.Ordinal);
-        return [.. file, .. store.Where(s => !named.Contains(s.Key))];
-    }
+    internal static IReadOnlyList<ServiceConfig> RunningServices(NodeController controller) =>
+        NodeController.MergeServices(controller.Config, controller.StoreServices);
 
     /// <summary>The config file's bytes; an unreadable file is a ConfigException (exit 2), as a bad one is.</summary>
     internal static byte[] ReadConfig(string path)
