@@ -42,6 +42,7 @@ environment:
                       Kubernetes leaves pods; off: ethtool -K rx/tx/tso/gso/gro off on every veth (the old lab)
   LAB_UNDERLAY_USO    off: tx-udp-segmentation off on the underlay veths, so UDP GSO sends are cut before the
                       "wire" as for a NIC without USO (the lab tests use it for their captures); default: as Linux gives it
+  LAB_RUN_FLAGS       extra flags for `fastoverlay run` on both nodes (e.g. "--workers 1 --idle-spin-us 0")
   LAB_CLIENT          1: the underlay is a bridge in a fabric namespace (<prefix>-f) joining the nodes and a client
                       namespace (<prefix>-c, 172.31.77.100/24, eth0) outside the cluster, with a route for the
                       LoadBalancer IPs 172.31.200.0/24 via node1 (172.31.77.1); default 0: one veth pair, no client
@@ -203,7 +204,7 @@ EOF
 
 # Each node's API socket, pod state and subnet.env stay in the lab's state directory (the defaults under /run would
 # be shared by both nodes and by any real daemon on the machine).
-node_flags() { echo "--api-socket $S/node$1.sock --pod-state $S/pods$1.json --subnet-file $S/subnet$1.env"; }
+node_flags() { echo "--api-socket $S/node$1.sock --pod-state $S/pods$1.json --subnet-file $S/subnet$1.env${LAB_RUN_FLAGS:+ $LAB_RUN_FLAGS}"; }
 start_cmd() { echo "ip netns exec $(ns_node "$1") dotnet $DLL run --config $S/node$1.json $(node_flags "$1")"; }
 
 start_node() {

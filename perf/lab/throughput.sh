@@ -17,7 +17,7 @@
 # the best pass is the closest to what the path can do; every pass is printed too.
 #
 # usage: perf/lab/throughput.sh [--seconds N] [--warmup N] [--repeat N] [--modes "kernel fastoverlay"] [--offloads default|off]
-#                               [--out FILE] [--no-build]
+#                               [--out FILE] [--no-build] [--rows "tcp-cross tcp-same"]
 # needs root, iproute2, ethtool, iputils-ping, iperf3, netsniff-ng (trafgen) and a Release build of the CLI
 # (built here first, so the figures belong to the checked-out commit; --no-build or FASTOVERLAY_DLL skip that).
 # A full run takes about 3-4 minutes.
@@ -33,6 +33,7 @@ REPEAT=2
 OUT=""
 BUILD=1
 OFFLOADS=default
+ONLY_ROWS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_WINDOW=$2; shift 2 ;;
@@ -42,6 +43,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --offloads) OFFLOADS=$2; shift 2 ;;
+    --rows) ONLY_ROWS=$2; shift 2 ;;
     -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
@@ -144,6 +146,12 @@ tcp_row() {   # from to streams
 }
 
 ROWS=("udp64-cross p11 p21 64" "udp1400-cross p11 p21 1400" "udp64-same p11 p12 64" "udp1400-same p11 p12 1400" "tcp-cross p11 p21 1" "tcp-same p11 p12 1" "tcp4-cross p11 p21 4")
+if [ -n "$ONLY_ROWS" ]; then
+  KEPT=()
+  for row in "${ROWS[@]}"; do [[ " $ONLY_ROWS " == *" ${row%% *} "* ]] && KEPT+=("$row"); done
+  [ ${#KEPT[@]} -gt 0 ] || { echo "--rows: none of \"$ONLY_ROWS\" is a row (udp64-cross udp1400-cross udp64-same udp1400-same tcp-cross tcp-same tcp4-cross)" >&2; exit 2; }
+  ROWS=("${KEPT[@]}")
+fi
 declare -A RESULT
 
 run_mode() {
@@ -191,7 +199,7 @@ field() { local v=${RESULT[$1,$2]:-}; [ -n "$v" ] && echo "$v" | awk -v i="$3" '
 {
   echo "FastOverlay lab throughput, $DATE"
   echo "machine: $CPU_MODEL, $NPROC CPUs, kernel $KERNEL, .NET SDK $DOTNET, commit $COMMIT"
-  echo "command: perf/lab/throughput.sh --seconds $SECONDS_WINDOW --warmup $WARMUP --repeat $REPEAT --modes \"$MODES\" --offloads $OFFLOADS (best of $REPEAT alternating passes)"
+  echo "command: perf/lab/throughput.sh --seconds $SECONDS_WINDOW --warmup $WARMUP --repeat $REPEAT --modes \"$MODES\" --offloads $OFFLOADS${ONLY_ROWS:+ --rows \"$ONLY_ROWS\"}${LAB_RUN_FLAGS:+ (LAB_RUN_FLAGS=\"$LAB_RUN_FLAGS\")} (best of $REPEAT alternating passes)"
   echo "UDP: trafgen --no-sock-mem -Q --cpus 1 in the sending pod, one flow, counted at the receiving pod's eth0 over ${SECONDS_WINDOW} s;"
   echo "TCP: iperf3, one stream (tcp4: -P 4), ${SECONDS_WINDOW} s. veth offloads: $OFFLOADS (both modes). CPU: seconds used during the window,"
   echo "kernel s = the whole machine's system+irq+softirq time (shared machine: includes others' work), process s = the fastoverlay"

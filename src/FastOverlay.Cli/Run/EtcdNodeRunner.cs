@@ -167,7 +167,7 @@ internal sealed class EtcdNodeRunner(TextWriter output, TextWriter error, ApiSet
 
     private void Started(NodeController controller)
     {
-        _loop = new ForwarderLoops(controller);
+        _loop = new ForwarderLoops(controller, api.Idle);
         _loop.Failed += _ => _stop.Set();
         _loop.Start();
         if (!_loop.WaitUntilPolling(TimeSpan.FromSeconds(30)) || _loop.Failure is not null)

@@ -64,7 +64,7 @@ internal sealed class NodeRunner(TextWriter output, TextWriter error, ApiSetting
             health.Reconcile(RunningServices(c), c.Config.Node.Name, c.Config.Node.Subnet);
         };
         using (controller)
-        using (var loop = new ForwarderLoops(controller))
+        using (var loop = new ForwarderLoops(controller, api.Idle))
         using (var watcher = new ConfigWatcher(configPath, bytes, b => ConfigLoader.Load(b, interfaces), controller.Apply, error))
         {
             loop.Failed += _ => _stop.Set();

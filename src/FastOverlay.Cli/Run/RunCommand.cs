@@ -38,10 +38,11 @@ internal static class RunCommand
         var podState = new Option<string>("--pod-state") { Description = "Where pods added through the API are kept across restarts", DefaultValueFactory = _ => ApiSettings.DefaultPodState };
         var metrics = new Option<string>("--metrics-address") { Description = "Serve Prometheus metrics on IP:PORT at /metrics (none: off)", DefaultValueFactory = _ => Metrics.MetricsHost.DefaultAddress };
         var healthz = new Option<int>("--healthz-port") { Description = "kube-proxy's health port on the public IP: /healthz and /livez (0: off)", DefaultValueFactory = _ => HealthCheckServer.DefaultHealthzPort };
+        var idleSpin = new Option<int>("--idle-spin-us") { Description = "How long a forwarding thread keeps polling after its last packet before it sleeps in poll(2), in microseconds (0: sleep at once)", DefaultValueFactory = _ => (int)new IdleOptions().Spin.TotalMicroseconds };
         var command = new Command("run", "Run one node on real interfaces: pods on AF_PACKET veth ports, VXLAN over a UDP socket on PublicIP:Port. Prints 'ready' once forwarding; SIGHUP reloads the config now")
         {
             config, stats, buffers, ring, endpoints, prefix, caFile, certFile, keyFile, username, password, publicIp, iface, servicesPrefix, noEtcdServices, subnetFile, noVnet, noCoalesce, workers, apiSocket, podState, metrics,
-            healthz,
+            healthz, idleSpin,
         };
         command.SetAction(result =>
         {
@@ -56,6 +57,11 @@ internal static class RunCommand
                 error.WriteLine("fastoverlay: --healthz-port must be a port number (0: off)");
                 return NodeRunner.ExitBadConfig;
             }
+            if (result.GetValue(idleSpin) < 0)
+            {
+                error.WriteLine("fastoverlay: --idle-spin-us must be 0 or more");
+                return NodeRunner.ExitBadConfig;
+            }
             var podOptions = new AfPacketOptions
             {
                 Ring = result.GetValue(ring),
@@ -64,7 +70,8 @@ internal static class RunCommand
             };
             var ports = new SocketPortFactory(podOptions, workers: workerCount);
             var api = new ApiSettings(result.GetValue(apiSocket)!, result.GetValue(podState)!, podOptions, result.GetValue(metrics) ?? "",
-                SubnetFile: result.GetResult(subnetFile) is { Implicit: false } ? result.GetValue(subnetFile) : null, HealthzPort: result.GetValue(healthz));
+                SubnetFile: result.GetResult(subnetFile) is { Implicit: false } ? result.GetValue(subnetFile) : null, HealthzPort: result.GetValue(healthz),
+                Idle: new IdleOptions { Spin = TimeSpan.FromMicroseconds(result.GetValue(idleSpin)) });
             var path = result.GetValue(config)?.FullName;
             var flags = new EtcdFlags
             {

@@ -112,4 +112,27 @@ public class NatRewriteProperties
         Assert.Equal(5353, BinaryPrimitives.ReadUInt16BigEndian(ip.AsSpan(22)));
         Assert.True(Ipv4Header.HeaderChecksumValid(ip, 20));
     }
+
+    /// <summary>
+    /// The data path's per-session translation (<see cref="NatTranslation"/>, deltas computed once) writes exactly
+    /// the bytes the general rewrite does, for full, partial and absent (UDP 0) checksums, with IP options.
+    /// </summary>
+    [Property(MaxTest = 1000)]
+    public void Precomputed_translation_writes_what_the_general_rewrite_writes(bool tcp, uint src, uint dst, ushort sport, ushort dport,
+        uint newSrc, uint newDst, ushort newSport, ushort newDport, byte[] payload, byte options, byte checksumKind)
+    {
+        payload ??= [];
+        var ip = Packet(tcp, src, dst, sport, dport, payload, options % 11, (ushort)(src + dst));
+        var ihl = Ipv4Header.HeaderLength(ip);
+        var partial = checksumKind % 3 == 1;
+        if (partial) L4Checksum.WritePartial(ip.AsSpan(ihl), ip[9], L4Checksum.PseudoHeader(src, dst, ip[9], ip.Length - ihl));
+        if (checksumKind % 3 == 2 && !tcp) BinaryPrimitives.WriteUInt16BigEndian(ip.AsSpan(ihl + 6), 0);
+        var expected = (byte[])ip.Clone();
+        NatRewrite.Destination(expected, newDst, newDport, partial);
+        NatRewrite.Source(expected, newSrc, newSport, partial);
+
+        new NatTranslation(src, dst, sport, dport, newSrc, newDst, newSport, newDport).Apply(ip, ihl, partial);
+
+        Assert.Equal(expected, ip);
+    }
 }

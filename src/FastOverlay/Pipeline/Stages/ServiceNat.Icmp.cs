@@ -37,7 +37,7 @@ internal sealed partial class ServiceNat
         var quotedDestinationPort = BinaryPrimitives.ReadUInt16BigEndian(ports[2..]);
         // The quoted packet went the other way: its reverse is the tuple a packet of that flow arrives with.
         var key = new FlowKey(quotedDestination, quotedSource, quotedDestinationPort, quotedSourcePort, protocol);
-        if (!TryFind(conntrack, key, out _, out _, out var isReply, out var flow))
+        if (!conntrack.Tables[ctx.Worker].TryFind(key, ctx.Now, out _, out var isReply, out var flow) && !TryFindElsewhere(conntrack, key, out _, out _, out isReply, out flow))
         {
             if (services.IsServiceAddress(outerDestination)) burst.SetDrop(i, DropReason.ServiceNotTranslatable);
             return;

@@ -6,39 +6,21 @@ namespace FastOverlay.Pipeline.Stages;
 
 internal sealed partial class ServiceNat
 {
-    /// <summary>Client to backend: the destination becomes the backend, the source the SNAT address when the flow has one.</summary>
-    private void TranslateForward(PacketBurst burst, int i, Span<byte> ip, in ConntrackFlow flow, ServiceTable services)
+    /// <summary>
+    /// A packet of a tracked flow: client to backend (the destination becomes the backend, the source the SNAT
+    /// address when the flow has one) or, for a reply, backend to client (the source becomes the service address
+    /// again, the destination the client when SNATed). The packet starts a run that its flow's next packets in this
+    /// burst join without a lookup.
+    /// </summary>
+    private void Translate(PacketBurst burst, int i, Span<byte> ip, int headerLength, in FlowKey key, in ConntrackFlow flow, bool reply, ServiceTable services)
     {
-        var h = burst.Handles[i];
-        var partial = (ctx.Pool.Meta(h).Flags & PacketFlags.ChecksumPartial) != 0;
-        ctx.Tracer?.Record(ctx.Name, TraceEvent.ServiceDnat, h, -1, flow.Original.Destination, flow.Reply.Source, ((uint)flow.Original.DestinationPort << 16) | flow.Reply.SourcePort);
-        NatRewrite.Destination(ip, flow.Reply.Source, flow.Reply.SourcePort, partial);
-        if ((flow.Flags & ConntrackFlags.Snat) != 0) NatRewrite.Source(ip, flow.Reply.Destination, flow.Reply.DestinationPort, partial);
-        burst.Address[i] = flow.Reply.Source;
-        ctx.Tally.Add(Counter.ServiceTranslated);
-        if (services.FindById(flow.ServicePortId) is { } port)
+        if (ctx.Tracer is { } tracer)
         {
-            port.Counters.Add(ctx.Worker, ServiceCounter.Packets);
-            port.Counters.Add(ctx.Worker, ServiceCounter.Bytes, Ipv4Header.TotalLength(ip));
+            if (reply) tracer.Record(ctx.Name, TraceEvent.ServiceReverseNat, burst.Handles[i], -1, flow.Reply.Source, flow.Original.Destination, ((uint)flow.Reply.SourcePort << 16) | flow.Original.DestinationPort);
+            else tracer.Record(ctx.Name, TraceEvent.ServiceDnat, burst.Handles[i], -1, flow.Original.Destination, flow.Reply.Source, ((uint)flow.Original.DestinationPort << 16) | flow.Reply.SourcePort);
         }
-    }
-
-    /// <summary>Backend to client: the source becomes the service address again, the destination the client when SNATed.</summary>
-    private void TranslateReply(PacketBurst burst, int i, Span<byte> ip, in ConntrackFlow flow, ServiceTable services)
-    {
-        var h = burst.Handles[i];
-        var partial = (ctx.Pool.Meta(h).Flags & PacketFlags.ChecksumPartial) != 0;
-        ctx.Tracer?.Record(ctx.Name, TraceEvent.ServiceReverseNat, h, -1, flow.Reply.Source, flow.Original.Destination, ((uint)flow.Reply.SourcePort << 16) | flow.Original.DestinationPort);
-        NatRewrite.Source(ip, flow.Original.Destination, flow.Original.DestinationPort, partial);
-        if ((flow.Flags & ConntrackFlags.Snat) != 0) NatRewrite.Destination(ip, flow.Original.Source, flow.Original.SourcePort, partial);
-        burst.Address[i] = flow.Original.Source;
-        ctx.Tally.Add(Counter.ServiceReplies);
-        if (services.FindById(flow.ServicePortId) is { } port)
-        {
-            port.Counters.Add(ctx.Worker, ServiceCounter.ReplyPackets);
-            port.Counters.Add(ctx.Worker, ServiceCounter.ReplyBytes, Ipv4Header.TotalLength(ip));
-        }
-        if ((flow.Flags & ConntrackFlags.External) != 0) SendExternal(burst, i, ip);
+        StartRun(in key, in flow, reply, RunMatch.Of(ip, headerLength), services);
+        TranslateInRun(burst, i, ip, headerLength);
     }
 
     /// <summary>

@@ -23,8 +23,10 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
         if (state.Conntrack is not { } conntrack) return;
         var services = state.Services;
         var pool = ctx.Pool;
+        var own = conntrack.Tables[ctx.Worker];
+        var now = ctx.Now;
         _run.Valid = false;
-        if (conntrack.Tables[ctx.Worker].Count >= PrefetchAboveFlows) PrefetchBuckets(burst, conntrack.Tables[ctx.Worker]);
+        if (own.Count >= PrefetchAboveFlows) PrefetchBuckets(burst, own);
         for (var i = 0; i < burst.Count; i++)
         {
             if (burst.Next[i] != NextStage.Ip4Input) continue;
@@ -32,9 +34,10 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
             var ip = pool.Frame(h)[Ethernet.HeaderLength..];
             if (_run.Valid && IsRunPacket(ip))
             {
-                TranslateInRun(burst, i, ip, _run.HeaderLength, services);
+                TranslateInRun(burst, i, ip, _run.HeaderLength);
                 continue;
             }
+            _run.Valid = false;
             var external = (pool.Meta(h).Flags & PacketFlags.External) != 0;
             var protocol = Ipv4Header.Protocol(ip);
             if (protocol == Ipv4Header.ProtocolIcmp)
@@ -62,32 +65,33 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
             var destinationPort = BinaryPrimitives.ReadUInt16BigEndian(l4[2..]);
             var tcpFlags = protocol == Ipv4Header.ProtocolTcp ? l4[NatRewrite.TcpFlagsOffset] : (byte)0;
             var key = new FlowKey(source, destination, sourcePort, destinationPort, protocol);
-            EndRun();
             if (!external && !MayConcernService(services, source, sourcePort, destination, protocol)) continue;
 
-            if (TryFind(conntrack, key, out var table, out var index, out var reply, out var flow))
+            // This worker's table first, read in place: a flow's first direction, and most replies, are here.
+            if (own.TryFindOwned(key, now, out var index, out var reply))
             {
-                if (reply)
+                ref readonly var flow = ref own.Flow(index);
+                if (reply || IsCurrent(conntrack, ctx.Worker, index, in flow, services, tcpFlags))
                 {
-                    conntrack.Tables[table].Observe(index, true, tcpFlags, ctx.Now);
-                    var raw = RunMatch.Of(ip, headerLength);
-                    TranslateReply(burst, i, ip, in flow, services);
-                    StartRun(in key, in flow, true, raw);
+                    own.Observe(index, reply, tcpFlags, now);
+                    Translate(burst, i, ip, headerLength, in key, in flow, reply, services);
                     continue;
                 }
-                if (IsCurrent(conntrack, table, index, in flow, services, tcpFlags))
-                {
-                    conntrack.Tables[table].Observe(index, false, tcpFlags, ctx.Now);
-                    var raw = RunMatch.Of(ip, headerLength);
-                    TranslateForward(burst, i, ip, in flow, services);
-                    StartRun(in key, in flow, false, raw);
-                    continue;
-                }
-                // Stale (backend gone, Service gone, or a SYN reusing a closed flow's ports): a new flow below.
             }
+            else if (TryFindElsewhere(conntrack, key, out var table, out index, out reply, out var copy))
+            {
+                if (reply || IsCurrent(conntrack, table, index, in copy, services, tcpFlags))
+                {
+                    conntrack.Tables[table].Observe(index, reply, tcpFlags, now);
+                    Translate(burst, i, ip, headerLength, in key, in copy, reply, services);
+                    continue;
+                }
+            }
+            // No flow, or a stale one (backend gone, Service gone, or a SYN reusing a closed flow's ports): a new flow.
             NewFlow(burst, i, ip, in key, external, tcpFlags, services, conntrack);
         }
-        EndRun();
+        _run.Valid = false;
+        FlushTally();
     }
 
     /// <summary>
@@ -120,23 +124,20 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
         || destination == services.HairpinAddress
         || services.BackendSources.Find(ServiceKeyMap.Key(source, sourcePort, protocol)) >= 0;
 
-    /// <summary>This worker's table first (where a flow's first direction almost always is), then the others'.</summary>
-    private bool TryFind(ConntrackSet conntrack, in FlowKey key, out int table, out int index, out bool reply, out ConntrackFlow flow)
+    /// <summary>The other workers' tables (a reply that the kernel's fanout hashed to this worker), by seqlock copy.</summary>
+    private bool TryFindElsewhere(ConntrackSet conntrack, in FlowKey key, out int table, out int index, out bool reply, out ConntrackFlow flow)
     {
         var tables = conntrack.Tables;
-        var own = ctx.Worker;
-        if (tables[own].TryFind(key, ctx.Now, out index, out reply, out flow))
-        {
-            table = own;
-            return true;
-        }
         for (var w = 0; w < tables.Length; w++)
         {
-            if (w == own || !tables[w].TryFind(key, ctx.Now, out index, out reply, out flow)) continue;
+            if (w == ctx.Worker || !tables[w].TryFind(key, ctx.Now, out index, out reply, out flow)) continue;
             table = w;
             return true;
         }
         table = -1;
+        index = -1;
+        reply = false;
+        flow = default;
         return false;
     }
 

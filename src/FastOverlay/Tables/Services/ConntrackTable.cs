@@ -166,6 +166,51 @@ public sealed unsafe partial class ConntrackTable
     }
 
     /// <summary>
+    /// The owner's lookup: the flow is read where it lies, with no seqlock and no copy (<see cref="Flow"/> gives it).
+    /// Only the owner writes keys and slots, so nothing read here can be torn; LastSeen and Flags may change under it
+    /// by another worker's <see cref="Observe"/>, each a value the flow really had. Owner thread only.
+    /// </summary>
+    internal bool TryFindOwned(in FlowKey key, long now, out int index, out bool isReply)
+    {
+        var hash = Hash(key);
+        var tag = Tag(hash);
+        var primary = Primary(hash);
+        if (FindOwnedIn(primary, tag, key, now, out index, out isReply)) return true;
+        var secondary = Secondary(hash);
+        return secondary != primary && FindOwnedIn(secondary, tag, key, now, out index, out isReply);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool FindOwnedIn(uint bucket, uint tag, in FlowKey key, long now, out int index, out bool isReply)
+    {
+        var words = Bucket(bucket);
+        var matches = Match(words, TagMask, (ulong)tag << 32);
+        while (matches != 0)
+        {
+            var way = BitOperations.TrailingZeroCount(matches);
+            matches &= matches - 1;
+            // A matching tag is never 0 (Tag sets bit 0), so the word names a flow.
+            var reference = (uint)words[way] - 1;
+            var f = (int)(reference >> 1);
+            var direction = (int)(reference & 1);
+            ref var e = ref _entries[f];
+            // An expired flow is skipped, not a miss: a newer flow with the same key may sit further on.
+            if (Unsafe.Add(ref e.Flow.Original, direction).Equals(key) && e.Used != 0 && !IsExpired(e.Flow, now))
+            {
+                index = f;
+                isReply = direction != 0;
+                return true;
+            }
+        }
+        index = -1;
+        isReply = false;
+        return false;
+    }
+
+    /// <summary>The flow at an index <see cref="TryFindOwned"/> returned, in place. Owner thread only.</summary>
+    internal ref readonly ConntrackFlow Flow(int index) => ref _entries[index].Flow;
+
+    /// <summary>
     /// Seqlock read: true with a consistent copy when flow f is used, live, and holds <paramref name="key"/> in the
     /// given direction; false otherwise, or if the owner kept writing (a miss, never a torn copy). The key is
     /// compared where it lies, before anything is copied; Original and Reply are adjacent, so the direction
