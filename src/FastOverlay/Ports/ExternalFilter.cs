@@ -18,11 +18,12 @@ public enum ExternalFilterPrecision
 /// <summary>A compiled filter for the external socket: attach with <see cref="ExternalPort.UpdateFilter(ExternalFilterProgram)"/>.</summary>
 public sealed class ExternalFilterProgram
 {
-    internal ExternalFilterProgram(SockFilter[] code, ExternalFilterPrecision precision, string summary)
+    internal ExternalFilterProgram(SockFilter[] code, ExternalFilterPrecision precision, string summary, bool passesNothing = false)
     {
         Code = code;
         Precision = precision;
         Summary = summary;
+        PassesNothing = passesNothing;
     }
 
     internal SockFilter[] Code { get; }
@@ -30,6 +31,8 @@ public sealed class ExternalFilterProgram
     public ExternalFilterPrecision Precision { get; }
     /// <summary>One line for the log; says when the filter is coarser than asked and why.</summary>
     public string Summary { get; }
+    /// <summary>No NodePort and no frontend: the program rejects every frame.</summary>
+    public bool PassesNothing { get; }
 }
 
 /// <summary>
@@ -58,7 +61,7 @@ public static class ExternalFilter
         {
             var nothing = new BpfAssembler();
             nothing.Return(0);
-            return new ExternalFilterProgram(nothing.Build(), ExternalFilterPrecision.Exact, "nothing to receive: the filter passes no frame");
+            return new ExternalFilterProgram(nothing.Build(), ExternalFilterPrecision.Exact, "nothing to receive: the filter passes no frame", passesNothing: true);
         }
         var addresses = pairs.Where(p => p.Ip != node).Select(p => p.Ip).Distinct().Count();
         var byIp = Exact(pairs, outerIsIp: true);

@@ -26,9 +26,22 @@ public sealed unsafe partial class ExternalPort
     private int _scratchLength;
     private int _segment = -1;
 
+    /// <summary>
+    /// The filter version under which the socket was found empty while that filter passes nothing (a node without
+    /// NodePorts or external addresses): while it is still the current version a poll costs no system call and no
+    /// buffer arming. A filter update makes a new version, so a quiet decision taken on the old one (even racing
+    /// with the update) never outlives it. Data thread only.
+    /// </summary>
+    private int _quietVersion = -1;
+
+    /// <summary>Whether polls skip the socket now (see <see cref="_quietVersion"/>).</summary>
+    internal bool IsQuiet => _quietVersion == Volatile.Read(ref _filterVersion);
+
     public int Receive(Span<int> handles)
     {
         if (_fd < 0) return 0;
+        var version = Volatile.Read(ref _filterVersion);
+        if (version == _quietVersion) return 0;
         var n = HandOver(handles);
         if (_next < _end || _segment >= 0 || n == handles.Length) return n;
 
@@ -59,6 +72,8 @@ public sealed unsafe partial class ExternalPort
             received = 0;
         }
         for (var i = received; i < want; i++) pool.Free(_armed[i]);
+        // Frames an earlier filter passed are read first; only an empty socket under a closed filter goes quiet.
+        if (received == 0 && n == 0 && Volatile.Read(ref _filter).PassesNothing) _quietVersion = version;
         _next = 0;
         _end = received;
         return n + HandOver(handles[n..]);

@@ -58,6 +58,8 @@ public sealed unsafe partial class ExternalPort : ISocketPort
     private int _fd;
     private int _txFd;
     private ExternalFilterProgram _filter;
+    /// <summary>Bumped after each new filter is in place (see <see cref="_quietVersion"/>).</summary>
+    private int _filterVersion;
 
     public ExternalPort(string interfaceName, PacketPool pool, ExternalTraffic traffic, ExternalPortOptions? options = null)
         : this(interfaceName, pool, ExternalFilter.Compile(traffic), options)
@@ -145,6 +147,7 @@ public sealed unsafe partial class ExternalPort : ISocketPort
             ObjectDisposedException.ThrowIf(_fd < 0, this);
             Attach(_fd, program, $"external port {Name}");
             Volatile.Write(ref _filter, program);
+            Volatile.Write(ref _filterVersion, _filterVersion + 1);
         }
     }
 

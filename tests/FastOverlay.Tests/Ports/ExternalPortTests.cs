@@ -124,6 +124,39 @@ public sealed class ExternalPortTests
         Assert.Equal(0, pool.InUse);
     }
 
+    /// <summary>
+    /// A node without NodePorts or external addresses must not pay a system call per poll for its external port:
+    /// under a filter that passes nothing the port reads what the old filter let in, then goes quiet, and the next
+    /// filter that passes something wakes it.
+    /// </summary>
+    [SkippableFact]
+    public void A_closed_filter_delivers_what_was_queued_then_goes_quiet_until_a_filter_opens()
+    {
+        Require();
+        using var link = new ExternalLink();
+        var pool = new PacketPool(256);
+        using var port = link.Node.Enter(() => new ExternalPort(NodeInterface, pool, Traffic));
+        using var client = link.Client!.Enter(() => FrameInjector.Open(ClientInterface));
+        var to30053 = ExternalFrames.Build(link.NodeMac, ClientIp, NodeIp, Udp, 40001, 30053);
+        var handles = new int[8];
+
+        client.Send(to30053);
+        Thread.Sleep(200);
+        port.UpdateFilter(Traffic with { TcpNodePorts = [], UdpNodePorts = [], Frontends = [] });
+        Assert.True(port.Filter.PassesNothing);
+        Assert.False(port.IsQuiet);
+        Assert.Equal([to30053], PortDriver.Receive(port, pool, 1, Timeout));
+        Assert.Equal(0, port.Receive(handles));
+        Assert.True(port.IsQuiet);
+
+        port.UpdateFilter(Traffic);
+        Assert.False(port.IsQuiet);
+        client.Send(to30053);
+        Assert.Equal([to30053], PortDriver.Receive(port, pool, 1, Timeout));
+        Assert.False(port.IsQuiet);
+        Assert.Equal(0, pool.InUse);
+    }
+
     [SkippableFact]
     public void Transmit_sends_each_IPv4_packet_to_its_destination_even_from_an_address_the_node_does_not_hold()
     {
