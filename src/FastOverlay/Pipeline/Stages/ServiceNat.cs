@@ -73,7 +73,7 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
                 ref readonly var flow = ref own.Flow(index);
                 if (reply || IsCurrent(conntrack, ctx.Worker, index, in flow, services, tcpFlags))
                 {
-                    own.Observe(index, reply, tcpFlags, now);
+                    own.Touch(index, reply, tcpFlags, now);
                     Translate(burst, i, ip, headerLength, in key, in flow, reply, services);
                     continue;
                 }

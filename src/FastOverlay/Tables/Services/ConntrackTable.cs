@@ -297,6 +297,25 @@ public sealed unsafe partial class ConntrackTable
         if (now > last) Volatile.Write(ref e.Flow.LastSeen, now);
     }
 
+    /// <summary>
+    /// <see cref="Observe"/> for the owner, right after <see cref="TryFindOwned"/> found the flow live: the same
+    /// updates without checking again that the slot is used and live.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void Touch(int index, bool isReply, byte tcpFlags, long now)
+    {
+        ref var e = ref _entries[index];
+        var add = isReply ? ConntrackFlags.SeenReply : ConntrackFlags.None;
+        if ((tcpFlags & (TcpFin | TcpRst)) != 0)
+        {
+            if ((tcpFlags & TcpFin) != 0) add |= isReply ? ConntrackFlags.ReplyFin : ConntrackFlags.OriginalFin;
+            if ((tcpFlags & TcpRst) != 0) add |= ConntrackFlags.Rst;
+        }
+        ref var flagsWord = ref Unsafe.As<ConntrackFlags, int>(ref e.Flow.Flags);
+        if (((ConntrackFlags)Volatile.Read(ref flagsWord) & add) != add) Interlocked.Or(ref flagsWord, (int)add);
+        if (now > Volatile.Read(ref e.Flow.LastSeen)) Volatile.Write(ref e.Flow.LastSeen, now);
+    }
+
     /// <summary>Flows that are allocated and not expired. Scans the whole table: control plane and diagnostics only.</summary>
     public int CountLive(long now)
     {
