@@ -84,6 +84,7 @@ public sealed class ForwarderLoop : IDisposable
                 if (now - idleSince < spinTicks) continue;
                 Volatile.Write(ref _sleeps, _sleeps + 1);
                 poller.Wait(_idle.SleepMilliseconds);
+                forwarder.Woke();
             }
         }
         catch (Exception e)

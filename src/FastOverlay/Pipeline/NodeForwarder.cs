@@ -30,6 +30,7 @@ public sealed class NodeForwarder
     private readonly VxlanEncap _encap;
     private readonly Transmit _transmit;
     private readonly NodeClock _clock;
+    private readonly ReceiveBackoff _backoff = new();
     private readonly (uint Address, int Port)[] _probes = new (uint, int)[16];
     private readonly NeighbourUpdate[] _neighbours;
     private readonly int[] _expired;
@@ -83,6 +84,12 @@ public sealed class NodeForwarder
         Volatile.Write(ref _state, state);
     }
 
+    /// <summary>
+    /// The loop woke from poll(2): ask every port on the next pass, whatever its back-off (see <see cref="ReceiveBackoff"/>).
+    /// Forwarder thread only.
+    /// </summary>
+    public void Woke() => _backoff.Reset();
+
     /// <summary>One pass over every port. Returns the number of packets received.</summary>
     public int Poll()
     {
@@ -103,9 +110,14 @@ public sealed class NodeForwarder
         for (var p = 0; p < ports.Length; p++)
         {
             var port = ports[p];
-            if (port is null) continue;
+            if (port is null || _backoff.Skip(p)) continue;
             var n = port.Receive(_rx.Handles);
-            if (n == 0) continue;
+            if (n == 0)
+            {
+                _backoff.Empty(p);
+                continue;
+            }
+            _backoff.Delivered(p);
             received += n;
             _rx.Count = n;
             for (var i = 0; i < n; i++)
@@ -185,6 +197,7 @@ public sealed class NodeForwarder
         }
         _ctx.Tx.Attach(state);
         _ctx.Bindings.Attach(previous, state);
+        _backoff.Attach(state.Ports);
         _attached = state;
     }
 

@@ -118,6 +118,8 @@ public sealed unsafe partial class ExternalPort : ISocketPort
     public int FileDescriptor => _fd;
     public bool IsOpen => Volatile.Read(ref _fd) >= 0;
     public PortCounters Counters { get; } = new();
+    /// <summary>recvmmsg on a socket: see <see cref="ISocketPort.ReceiveIsSystemCall"/>.</summary>
+    public bool ReceiveIsSystemCall => true;
     /// <summary>The PACKET_FANOUT group this port joined (pass it to the other workers' ports), or null without fanout.</summary>
     public int? FanoutGroupId { get; }
     /// <summary>Whether frames carry a virtio_net_hdr, so GRO super-frames are segmented instead of dropped as truncated.</summary>

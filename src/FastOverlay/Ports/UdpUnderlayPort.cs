@@ -141,6 +141,8 @@ public sealed unsafe class UdpUnderlayPort : ISocketPort
     public string Name { get; }
     public int FileDescriptor => _fd;
     public PortCounters Counters { get; } = new();
+    /// <summary>recvmmsg on a socket: see <see cref="ISocketPort.ReceiveIsSystemCall"/>.</summary>
+    public bool ReceiveIsSystemCall => true;
     /// <summary>What the kernel granted (double the request, socket(7)); the send buffer is per transmit socket.</summary>
     public int ReceiveBufferBytes { get; }
     public int SendBufferBytes { get; }
