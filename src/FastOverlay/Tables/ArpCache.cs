@@ -205,6 +205,9 @@ public sealed class ArpCache
         var wasEmpty = _addresses[slot] == 0;
         ref var seq = ref _sequence[bucket];
         Volatile.Write(ref seq, seq + 1);
+        // A release store keeps earlier stores before it, not later ones: without the barrier arm64 may make the
+        // entry's new fields visible before the odd sequence, and a Snapshot could copy them as consistent.
+        Volatile.WriteBarrier();
         _addresses[slot] = address;
         _macs[slot] = mac.Value;
         _ports[slot] = (ushort)port;
@@ -218,6 +221,7 @@ public sealed class ArpCache
     {
         ref var seq = ref _sequence[bucket];
         Volatile.Write(ref seq, seq + 1);
+        Volatile.WriteBarrier();
         _addresses[slot] = 0;
         _permanent[slot] = false;
         Volatile.Write(ref seq, seq + 1);
