@@ -27,6 +27,8 @@ public interface IPortFactory
 public sealed class SocketPortFactory(AfPacketOptions? podOptions = null, UdpUnderlayOptions? underlayOptions = null, int workers = 1, ExternalPortOptions? externalOptions = null) : IPortFactory
 {
     private readonly object _externalGate = new();
+    private readonly object _podGate = new();
+    private readonly Dictionary<string, AfPacketPort> _lastPod = new(StringComparer.Ordinal);
     private ExternalPort? _lastExternal;
 
     public IPacketPort OpenUnderlay(NodeOptions node, string? underlayInterface, PacketPool pool) =>
@@ -45,13 +47,27 @@ public sealed class SocketPortFactory(AfPacketOptions? podOptions = null, UdpUnd
 
     /// <summary>
     /// With several workers a pod has one socket and ring per worker; the ring blocks are divided among them (at
-    /// least 8 each), so a node's ring memory per pod stays what one worker had, not workers times it.
+    /// least 8 each), so a node's ring memory per pod stays what one worker had, not workers times it. The first
+    /// worker's socket on a pod interface gets a fanout group id from the kernel; the next ones join it while that
+    /// socket is open (a pod re-created under the same name gets a new group).
     /// </summary>
     public IPacketPort OpenPod(string interfaceName, PacketPool pool)
     {
         var options = podOptions ?? new AfPacketOptions();
-        if (workers > 1) options = options with { Fanout = true, BlockCount = Math.Max(8, options.BlockCount / workers) };
-        return new AfPacketPort(interfaceName, pool, options);
+        if (workers == 1) return new AfPacketPort(interfaceName, pool, options);
+        options = options with { Fanout = true, BlockCount = Math.Max(8, options.BlockCount / workers) };
+        lock (_podGate)
+        {
+            var group = _lastPod.TryGetValue(interfaceName, out var last) && last.IsOpen ? last.FanoutGroupId : null;
+            var port = new AfPacketPort(interfaceName, pool, options with { GroupId = group });
+            _lastPod[interfaceName] = port;
+            // Forget closed pods' ports, so the map follows the pods there are.
+            foreach (var (name, p) in _lastPod)
+            {
+                if (!p.IsOpen) _lastPod.Remove(name);
+            }
+            return port;
+        }
     }
 
     /// <summary>

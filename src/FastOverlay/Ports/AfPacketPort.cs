@@ -51,6 +51,8 @@ public sealed record AfPacketOptions
     /// group: the kernel gives each flow to one socket (one worker), by the skb's flow hash. Off with one worker.
     /// </summary>
     public bool Fanout { get; init; }
+    /// <summary>The fanout group to join (another worker's port's <see cref="AfPacketPort.FanoutGroupId"/>); null: ask the kernel for a new one.</summary>
+    public int? GroupId { get; init; }
 }
 
 /// <summary>
@@ -130,12 +132,7 @@ public sealed unsafe partial class AfPacketPort : ISocketPort
 
             var address = new SockAddrLl { Family = Linux.AfPacket, ProtocolBigEndian = Fd.Htons(Linux.EthPAll), IfIndex = InterfaceIndex };
             if (LibC.Bind(_fd, &address, (uint)sizeof(SockAddrLl)) != 0) throw Errno.Error("bind(AF_PACKET)", target);
-            if (options.Fanout)
-            {
-                // The group id is the interface index: every worker's socket on this interface joins the same group.
-                var fanout = (InterfaceIndex & 0xFFFF) | (Linux.PacketFanoutHash << 16);
-                Fd.SetOption(_fd, Linux.SolPacket, Linux.PacketFanout, fanout, "setsockopt(PACKET_FANOUT, PACKET_FANOUT_HASH)", target);
-            }
+            if (options.Fanout) FanoutGroupId = Fd.JoinFanout(_fd, options.GroupId, target);
             var membership = new PacketMreq { IfIndex = InterfaceIndex, Type = Linux.PacketMrPromisc };
             Fd.SetOption(_fd, Linux.SolPacket, Linux.PacketAddMembership, membership, "setsockopt(PACKET_ADD_MEMBERSHIP, PACKET_MR_PROMISC)", target);
             // A merged super-frame gathers its vnet header, the head segment and up to 63 more payloads.
@@ -158,6 +155,9 @@ public sealed unsafe partial class AfPacketPort : ISocketPort
     public int InterfaceIndex { get; }
     public int FileDescriptor => _fd;
     public PortCounters Counters { get; } = new();
+    /// <summary>The PACKET_FANOUT group this port joined (for the other workers' ports on the interface), or null without fanout.</summary>
+    public int? FanoutGroupId { get; }
+    public bool IsOpen => Volatile.Read(ref _fd) >= 0;
     /// <summary>Whether the socket carries virtio_net_hdr (PACKET_VNET_HDR): pods may keep TSO and checksum offload.</summary>
     public bool VnetHeader => _vnet;
     /// <summary>Whether TCP segments toward the pod are merged into super-frames (off after the kernel refuses one).</summary>

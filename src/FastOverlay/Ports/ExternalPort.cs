@@ -89,7 +89,7 @@ public sealed unsafe partial class ExternalPort : ISocketPort
             Attach(_fd, filter, target);
             var address = new SockAddrLl { Family = Linux.AfPacket, ProtocolBigEndian = Fd.Htons(Linux.EthPIp), IfIndex = InterfaceIndex };
             if (LibC.Bind(_fd, &address, (uint)sizeof(SockAddrLl)) != 0) throw Errno.Error("bind(AF_PACKET, ETH_P_IP)", target);
-            if (options.Fanout) FanoutGroupId = JoinFanout(options.GroupId, target);
+            if (options.Fanout) FanoutGroupId = Fd.JoinFanout(_fd, options.GroupId, target);
 
             _txFd = LibC.Socket(Linux.AfInet, Linux.SockRaw | Linux.SockNonBlock | Linux.SockCloExec, Linux.IpProtoRaw);
             if (_txFd < 0) throw Errno.Error("socket(AF_INET, SOCK_RAW, IPPROTO_RAW)", target);
@@ -161,26 +161,6 @@ public sealed unsafe partial class ExternalPort : ISocketPort
             if (LibC.SetSockOpt(fd, Linux.SolSocket, Linux.SoAttachFilter, &fprog, (uint)sizeof(SockFprog)) != 0)
                 throw Errno.Error($"setsockopt(SO_ATTACH_FILTER, {program.Code.Length} instructions)", target);
         }
-    }
-
-    /// <summary>
-    /// Joins a PACKET_FANOUT_HASH group. Without an id the kernel allocates one that no group in this namespace
-    /// uses now (fanout_find_new_id: a kernel-wide counter from 0, the next free value), read back with
-    /// getsockopt as id | type &lt;&lt; 16 | flags &lt;&lt; 24. Pod ports name their groups after the pod interface's
-    /// index without asking, so they could still meet it if a pod interface is later given that index: their
-    /// join would then fail with EINVAL (a group on another device). Allocating theirs the same way ends that.
-    /// </summary>
-    private int JoinFanout(int? groupId, string target)
-    {
-        if (groupId is { } id)
-        {
-            Fd.SetOption(_fd, Linux.SolPacket, Linux.PacketFanout, (id & 0xFFFF) | (Linux.PacketFanoutHash << 16), $"setsockopt(PACKET_FANOUT, group {id})", target);
-            return id & 0xFFFF;
-        }
-        var unique = (Linux.PacketFanoutHash | Linux.PacketFanoutFlagUniqueId) << 16;
-        Fd.SetOption(_fd, Linux.SolPacket, Linux.PacketFanout, unique, "setsockopt(PACKET_FANOUT, PACKET_FANOUT_FLAG_UNIQUEID)", target);
-        if (!Fd.TryGetIntOption(_fd, Linux.SolPacket, Linux.PacketFanout, out var value)) throw Errno.Error("getsockopt(PACKET_FANOUT)", target);
-        return value & 0xFFFF;
     }
 
     public void RefreshKernelStatistics()

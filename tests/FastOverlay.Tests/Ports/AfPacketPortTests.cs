@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
+using FastOverlay.Control;
 using FastOverlay.Offload;
 using FastOverlay.Pipeline;
 using FastOverlay.Ports;
@@ -64,6 +65,39 @@ public sealed class AfPacketPortTests
         // Long past the ring's 1 ms block timeout: had the port seen its own frames, they would be here.
         Thread.Sleep(50);
         Assert.Empty(PortDriver.Receive(port, pool, 1, TimeSpan.FromMilliseconds(100)));
+        Assert.Equal(0, pool.InUse);
+    }
+
+    /// <summary>
+    /// Worker sockets on a pod interface share one fanout group whose id the kernel hands out. A group id of our
+    /// own choosing (the interface index, as before) could already name a group on another device, and joining it
+    /// fails with EINVAL: here such a group exists and the pod's ports still open, share a group and receive.
+    /// </summary>
+    [SkippableFact]
+    public void Worker_pod_ports_share_a_kernel_allocated_fanout_group_even_when_their_index_is_taken()
+    {
+        Skip.If(TestNamespace.Unavailable() is not null, TestNamespace.Unavailable());
+        using var ns = new TestNamespace("af");
+        ns.AddVeth("node0", "pod0");
+        ns.AddVeth("node1", "pod1");
+        var pool = new PacketPool(4096);
+        var index = ns.Enter(() => (int)LibC.IfNameToIndex("node0"));
+        using var squatter = ns.Enter(() => new AfPacketPort("node1", pool, new AfPacketOptions { Fanout = true, GroupId = index }));
+        Assert.Equal(index, squatter.FanoutGroupId);
+
+        var factory = new SocketPortFactory(workers: 2);
+        using var a = (AfPacketPort)ns.Enter(() => factory.OpenPod("node0", pool));
+        using var b = (AfPacketPort)ns.Enter(() => factory.OpenPod("node0", pool));
+        using var far = ns.Enter(() => new AfPacketPort("pod0", pool));
+
+        Assert.NotNull(a.FanoutGroupId);
+        Assert.Equal(a.FanoutGroupId, b.FanoutGroupId);
+        Assert.NotEqual(index, a.FanoutGroupId);
+        var sent = Enumerable.Range(0, 64).Select(i => PortDriver.Frame(i)).ToList();
+        PortDriver.TransmitAll(far, pool, sent);
+        var received = PortDriver.Receive(a, pool, sent.Count, TimeSpan.FromMilliseconds(500)).Count
+            + PortDriver.Receive(b, pool, sent.Count, TimeSpan.FromMilliseconds(500)).Count;
+        Assert.Equal(sent.Count, received);
         Assert.Equal(0, pool.InUse);
     }
 

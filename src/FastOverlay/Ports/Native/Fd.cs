@@ -41,6 +41,26 @@ internal static unsafe class Fd
         return GetIntOption(fd, Linux.SolSocket, plain);
     }
 
+    /// <summary>
+    /// Joins a PACKET_FANOUT_HASH group and returns its id. Without an id the kernel allocates one that no group in
+    /// this namespace uses now (PACKET_FANOUT_FLAG_UNIQUEID; fanout_find_new_id: a kernel-wide counter, the next
+    /// free value), read back with getsockopt as id | type &lt;&lt; 16 | flags &lt;&lt; 24; the other workers' sockets
+    /// join with that id. A group id chosen by us instead (an interface index, say) could meet an allocated one
+    /// on another device, and the join would fail with EINVAL.
+    /// </summary>
+    public static int JoinFanout(int fd, int? groupId, string target)
+    {
+        if (groupId is { } id)
+        {
+            SetOption(fd, Linux.SolPacket, Linux.PacketFanout, (id & 0xFFFF) | (Linux.PacketFanoutHash << 16), $"setsockopt(PACKET_FANOUT, group {id})", target);
+            return id & 0xFFFF;
+        }
+        var unique = (Linux.PacketFanoutHash | Linux.PacketFanoutFlagUniqueId) << 16;
+        SetOption(fd, Linux.SolPacket, Linux.PacketFanout, unique, "setsockopt(PACKET_FANOUT, PACKET_FANOUT_FLAG_UNIQUEID)", target);
+        if (!TryGetIntOption(fd, Linux.SolPacket, Linux.PacketFanout, out var value)) throw Errno.Error("getsockopt(PACKET_FANOUT)", target);
+        return value & 0xFFFF;
+    }
+
     public static void Close(ref int fd)
     {
         if (fd < 0) return;
