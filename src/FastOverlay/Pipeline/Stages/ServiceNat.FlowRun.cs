@@ -26,7 +26,8 @@ internal sealed partial class ServiceNat
         public bool Reply;
         public bool External;
         public NatTranslation Translation;
-        public ServicePort? Port;
+        /// <summary>The flow's service port, by id: resolved only when its counts are flushed (no reference store per packet).</summary>
+        public uint PortId;
     }
 
     /// <summary>
@@ -35,7 +36,9 @@ internal sealed partial class ServiceNat
     /// </summary>
     private struct PortTally
     {
-        public ServicePort? Port;
+        /// <summary>The table the burst runs on (set once per burst), where <see cref="PortId"/> is looked up.</summary>
+        public ServiceTable? Services;
+        public uint PortId;
         public long Packets, Bytes, ReplyPackets, ReplyBytes;
         public long Translated, Replies;
     }
@@ -67,7 +70,7 @@ internal sealed partial class ServiceNat
             (source, sourcePort) = snat ? (flow.Reply.Destination, flow.Reply.DestinationPort) : (key.Source, key.SourcePort);
         }
         r.Translation = new NatTranslation(key.Source, key.Destination, key.SourcePort, key.DestinationPort, source, destination, sourcePort, destinationPort);
-        r.Port = services.FindById(flow.ServicePortId);
+        r.PortId = flow.ServicePortId;
     }
 
     /// <summary>
@@ -104,15 +107,15 @@ internal sealed partial class ServiceNat
         var partial = (ctx.Pool.Meta(burst.Handles[i]).Flags & PacketFlags.ChecksumPartial) != 0;
         r.Translation.Apply(ip, headerLength, partial);
         burst.Address[i] = r.Translation.Destination;
-        Count(r.Port, r.Reply, Ipv4Header.TotalLength(ip));
+        Count(r.PortId, r.Reply, Ipv4Header.TotalLength(ip));
         if (r.External) SendExternal(burst, i, ip);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Count(ServicePort? port, bool reply, int bytes)
+    private void Count(uint portId, bool reply, int bytes)
     {
         ref var t = ref _tally;
-        if (!ReferenceEquals(port, t.Port)) SwitchTallyPort(port);
+        if (portId != t.PortId) SwitchTallyPort(portId);
         if (reply)
         {
             t.ReplyPackets++;
@@ -125,10 +128,10 @@ internal sealed partial class ServiceNat
         }
     }
 
-    private void SwitchTallyPort(ServicePort? port)
+    private void SwitchTallyPort(uint portId)
     {
         FlushPortCounters();
-        _tally.Port = port;
+        _tally.PortId = portId;
     }
 
     private void FlushPortCounters()
@@ -136,7 +139,7 @@ internal sealed partial class ServiceNat
         ref var t = ref _tally;
         t.Translated += t.Packets;
         t.Replies += t.ReplyPackets;
-        if (t.Port is { } port)
+        if ((t.Packets | t.ReplyPackets) != 0 && t.Services?.FindById(t.PortId) is { } port)
         {
             var w = ctx.Worker;
             if (t.Packets > 0)
@@ -161,6 +164,5 @@ internal sealed partial class ServiceNat
         if (t.Translated > 0) ctx.Tally.Add(Counter.ServiceTranslated, t.Translated);
         if (t.Replies > 0) ctx.Tally.Add(Counter.ServiceReplies, t.Replies);
         t.Translated = t.Replies = 0;
-        t.Port = null;
     }
 }

@@ -26,6 +26,7 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
         var own = conntrack.Tables[ctx.Worker];
         var now = ctx.Now;
         _run.Valid = false;
+        _tally.Services = services;
         if (own.Count >= PrefetchAboveFlows) PrefetchBuckets(burst, own);
         for (var i = 0; i < burst.Count; i++)
         {
@@ -147,7 +148,13 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
     /// (UDP then never blackholes on a removed endpoint; TCP gets the new backend's RST). A new SYN on a closed flow
     /// is a new connection (port reuse), as Cilium and VPP NAT44-ED treat it.
     /// </summary>
-    private bool IsCurrent(ConntrackSet conntrack, int table, int index, in ConntrackFlow flow, ServiceTable services, byte tcpFlags)
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private bool IsCurrent(ConntrackSet conntrack, int table, int index, in ConntrackFlow flow, ServiceTable services, byte tcpFlags) =>
+        ((tcpFlags & (NatRewrite.TcpSyn | NatRewrite.TcpAck)) != NatRewrite.TcpSyn && flow.Epoch == services.Epoch)
+        || IsCurrentAfterChange(conntrack, table, index, in flow, services, tcpFlags);
+
+    /// <summary>The rest of <see cref="IsCurrent"/>: a bare SYN, or a flow validated under an older service table.</summary>
+    private bool IsCurrentAfterChange(ConntrackSet conntrack, int table, int index, in ConntrackFlow flow, ServiceTable services, byte tcpFlags)
     {
         var owned = table == ctx.Worker;
         if ((tcpFlags & (NatRewrite.TcpSyn | NatRewrite.TcpAck)) == NatRewrite.TcpSyn
