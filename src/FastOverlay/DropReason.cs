@@ -47,11 +47,12 @@ public enum DropReason : byte
     ServiceNoLocalEndpoints,
     ConntrackFull,
     ExternalNotService,
+    ServiceSourceRange,
 }
 
 public static class DropReasons
 {
-    public const int Count = (int)DropReason.ExternalNotService + 1;
+    public const int Count = (int)DropReason.ServiceSourceRange + 1;
 
     public static string Describe(DropReason reason) => reason switch
     {
@@ -96,6 +97,7 @@ public static class DropReasons
         DropReason.ServiceNoLocalEndpoints => "new flow under a Local traffic policy on a node without a local endpoint (dropped, as kube-proxy)",
         DropReason.ConntrackFull => "new service flow while the connection table is full (fail closed; established flows keep working)",
         DropReason.ExternalNotService => "copy of an underlay packet that is no NodePort or external-address flow (the kernel handles it)",
+        DropReason.ServiceSourceRange => "new flow to a LoadBalancer IP from a source outside the Service's LoadBalancerSourceRanges (dropped, as kube-proxy's firewall chain)",
         _ => "unknown",
     };
 }

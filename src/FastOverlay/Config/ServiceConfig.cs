@@ -22,6 +22,12 @@ public sealed record ServiceConfig
     public int SessionAffinityTimeoutSeconds { get; init; } = DefaultAffinityTimeoutSeconds;
     /// <summary>status.loadBalancer.ingress[].ip (type LoadBalancer).</summary>
     public IReadOnlyList<Ipv4Address> LoadBalancerIps { get; init; } = [];
+    /// <summary>
+    /// spec.loadBalancerSourceRanges (type LoadBalancer): new flows to the LoadBalancer IPs only from these sources
+    /// (kube-proxy's KUBE-FW chain); NodePorts and external IPs are not restricted, as in kube-proxy. Host bits in a
+    /// range are ignored, as the API server's parser does.
+    /// </summary>
+    public IReadOnlyList<Ipv4Prefix> LoadBalancerSourceRanges { get; init; } = [];
     /// <summary>spec.externalIPs (any type but ExternalName).</summary>
     public IReadOnlyList<Ipv4Address> ExternalIps { get; init; } = [];
     /// <summary>spec.healthCheckNodePort: served by this node (kube-proxy's 200/503) when ExternalTrafficPolicy is Local.</summary>

@@ -14,7 +14,7 @@ public static class ServiceConfigParser
     private static readonly string[] ServiceKeys =
     [
         "Name", "Namespace", "ClusterIP", "Type", "Ports", "ExternalTrafficPolicy", "InternalTrafficPolicy", "SessionAffinity",
-        "SessionAffinityTimeoutSeconds", "LoadBalancerIPs", "ExternalIPs", "HealthCheckNodePort", "ExternalName", "Endpoints",
+        "SessionAffinityTimeoutSeconds", "LoadBalancerIPs", "LoadBalancerSourceRanges", "ExternalIPs", "HealthCheckNodePort", "ExternalName", "Endpoints",
     ];
     private static readonly string[] PortKeys = ["Name", "Protocol", "Port", "TargetPort", "NodePort"];
     private static readonly string[] EndpointKeys = ["IP", "Node", "Ready", "Serving", "Terminating"];
@@ -102,11 +102,28 @@ public static class ServiceConfigParser
             SessionAffinityTimeoutSeconds = (int?)s.OptionalInteger("SessionAffinityTimeoutSeconds", 1, ServiceConfig.MaxAffinityTimeoutSeconds,
                 $"1..{ServiceConfig.MaxAffinityTimeoutSeconds}, as Kubernetes' sessionAffinityConfig.clientIP.timeoutSeconds") ?? ServiceConfig.DefaultAffinityTimeoutSeconds,
             LoadBalancerIps = s.Addresses("LoadBalancerIPs"),
+            LoadBalancerSourceRanges = ParseSourceRanges(s),
             ExternalIps = s.Addresses("ExternalIPs"),
             HealthCheckNodePort = (ushort?)s.OptionalInteger("HealthCheckNodePort", 1, 65535, "1..65535"),
             ExternalName = s.OptionalString("ExternalName"),
             Endpoints = [.. s.Array("Endpoints").Select(e => ParseEndpoint(new JsonFields(e.Element, e.Path, EndpointKeys)))],
         };
+    }
+
+    /// <summary>CIDRs as the API server takes them (Go's ParseCIDR): a.b.c.d/len, host bits allowed and dropped.</summary>
+    private static IReadOnlyList<Wire.Ipv4Prefix> ParseSourceRanges(JsonFields s)
+    {
+        var ranges = new List<Wire.Ipv4Prefix>();
+        foreach (var (element, path) in s.Array("LoadBalancerSourceRanges"))
+        {
+            var text = element.ValueKind == System.Text.Json.JsonValueKind.String ? element.GetString()! : null;
+            var slash = text?.IndexOf('/', StringComparison.Ordinal) ?? -1;
+            if (slash < 0 || !Wire.Ipv4Address.TryParse(text.AsSpan(0, slash), out var address)
+                || !int.TryParse(text.AsSpan(slash + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var length) || length > 32)
+                throw new ConfigException(path, $"{(text is null ? $"expected a string, got {element.ValueKind}" : $"'{text}' is not an IPv4 CIDR")} (a.b.c.d/len, e.g. 203.0.113.0/24)");
+            ranges.Add(new Wire.Ipv4Prefix(address.Value, length));
+        }
+        return ranges;
     }
 
     /// <summary>"None" is a headless Service (null). Nothing allocates addresses here, so a served Service must name its own.</summary>

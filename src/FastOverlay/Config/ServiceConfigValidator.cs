@@ -47,6 +47,9 @@ public sealed class ServiceConfigValidator(ServiceOptionsConfig options, Ipv4Pre
         if (s.LoadBalancerIps.Count > 0 && s.Type != ServiceType.LoadBalancer)
             throw new ConfigException(Join(path, "LoadBalancerIPs"), $"only for Type LoadBalancer (this Service is {s.Type})");
         CheckAddressList(s.LoadBalancerIps, Join(path, "LoadBalancerIPs"));
+        // Kubernetes' ValidateService: "may only be used when `type` is 'LoadBalancer'".
+        if (s.LoadBalancerSourceRanges.Count > 0 && s.Type != ServiceType.LoadBalancer)
+            throw new ConfigException(Join(path, "LoadBalancerSourceRanges"), $"only for Type LoadBalancer (this Service is {s.Type})");
         CheckEndpoints(s.Endpoints, Join(path, "Endpoints"));
     }
 

@@ -18,6 +18,7 @@ public sealed class ServiceConfigTests
             "ExternalTrafficPolicy": "Local", "InternalTrafficPolicy": "Local",
             "SessionAffinity": "ClientIP", "SessionAffinityTimeoutSeconds": 600,
             "LoadBalancerIPs": [ "192.0.2.10" ], "ExternalIPs": [ "198.51.100.7" ], "HealthCheckNodePort": 32000,
+            "LoadBalancerSourceRanges": [ "203.0.113.0/24", "198.51.100.77/16" ],
             "Endpoints": [ { "IP": "10.244.1.2", "Node": "node1" },
                            { "IP": "10.244.2.5", "Node": "node2", "Ready": false, "Serving": true, "Terminating": true } ] },
           { "Name": "api", "ClusterIP": "10.96.0.11", "Ports": [ { "Port": 80 } ], "Endpoints": [ { "IP": "10.244.2.9", "Ready": false } ] },
@@ -50,6 +51,8 @@ public sealed class ServiceConfigTests
             ExternalTrafficPolicy = TrafficPolicy.Local, InternalTrafficPolicy = TrafficPolicy.Local,
             SessionAffinity = SessionAffinity.ClientIP, SessionAffinityTimeoutSeconds = 600,
             LoadBalancerIps = [Ip("192.0.2.10")], ExternalIps = [Ip("198.51.100.7")], HealthCheckNodePort = 32000,
+            // Host bits are dropped, as the API server's ParseCIDR does.
+            LoadBalancerSourceRanges = [Ipv4Prefix.Parse("203.0.113.0/24"), Ipv4Prefix.Parse("198.51.0.0/16")],
             Endpoints = [new(Ip("10.244.1.2"), "node1"), new(Ip("10.244.2.5"), "node2", Ready: false, Serving: true, Terminating: true)],
         }, config.Services[0]);
         AssertService(new ServiceConfig
@@ -160,6 +163,10 @@ public sealed class ServiceConfigTests
     [InlineData("Services[0].LoadBalancerIPs", """[ "172.31.77.1" ]""", "Services[0].LoadBalancerIPs[0]: 172.31.77.1 is this node's PublicIP")]
     [InlineData("Services[0].LoadBalancerIPs", """[ "192.0.2.10", "192.0.2.10" ]""", "Services[0].LoadBalancerIPs[1]: 192.0.2.10 is also Services[0].LoadBalancerIPs[0]")]
     [InlineData("Services[0].LoadBalancerIPs", """[ "192.0.2" ]""", "Services[0].LoadBalancerIPs[0]: '192.0.2' is not an IPv4 address")]
+    [InlineData("Services[4].LoadBalancerSourceRanges", """[ "10.0.0.0/8" ]""", "Services[4].LoadBalancerSourceRanges: only for Type LoadBalancer (this Service is NodePort)")]
+    [InlineData("Services[0].LoadBalancerSourceRanges", """[ "10.0.0.0" ]""", "Services[0].LoadBalancerSourceRanges[0]: '10.0.0.0' is not an IPv4 CIDR")]
+    [InlineData("Services[0].LoadBalancerSourceRanges", """[ "10.0.0.0/33" ]""", "Services[0].LoadBalancerSourceRanges[0]: '10.0.0.0/33' is not an IPv4 CIDR")]
+    [InlineData("Services[0].LoadBalancerSourceRanges", """[ 8 ]""", "Services[0].LoadBalancerSourceRanges[0]: expected a string")]
     [InlineData("Services[1].ExternalIPs", """[ "224.0.0.1" ]""", "Services[1].ExternalIPs[0]: 224.0.0.1 is a multicast, reserved or broadcast address")]
     [InlineData("Services[1].ExternalIPs", """[ "169.254.1.1" ]""", "Services[1].ExternalIPs[0]: 169.254.1.1 is a link-local address")]
     [InlineData("Services[1].ExternalIPs", """[ "198.51.100.7" ]""", "Services[1].ExternalIPs[0]: 198.51.100.7:80/TCP is also served by Services[0].ExternalIPs[0]")]
@@ -294,10 +301,12 @@ public sealed class ServiceConfigTests
         Assert.Equal(expected.Ports, actual.Ports);
         Assert.Equal(expected.LoadBalancerIps, actual.LoadBalancerIps);
         Assert.Equal(expected.ExternalIps, actual.ExternalIps);
+        Assert.Equal(expected.LoadBalancerSourceRanges, actual.LoadBalancerSourceRanges);
         Assert.Equal(expected.Endpoints, actual.Endpoints);
         // The lists compared, the rest of the record compares by value.
         static ServiceConfig Scalars(ServiceConfig s) =>
-            s with { Ports = Array.Empty<ServicePortConfig>(), LoadBalancerIps = Array.Empty<Ipv4Address>(), ExternalIps = Array.Empty<Ipv4Address>(), Endpoints = Array.Empty<EndpointConfig>() };
+            s with { Ports = Array.Empty<ServicePortConfig>(), LoadBalancerIps = Array.Empty<Ipv4Address>(), ExternalIps = Array.Empty<Ipv4Address>(),
+                LoadBalancerSourceRanges = Array.Empty<Ipv4Prefix>(), Endpoints = Array.Empty<EndpointConfig>() };
         Assert.Equal(Scalars(expected), Scalars(actual));
     }
 }

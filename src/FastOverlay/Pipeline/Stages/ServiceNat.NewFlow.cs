@@ -54,6 +54,12 @@ internal sealed partial class ServiceNat
                     return;
                 }
                 (set, masquerade) = ExternalClass(services.Ports[index], external);
+                // kube-proxy's firewall chain: checked on a flow's first packet only (its rules see state NEW).
+                if (services.Ports[index].RefusesSource(key.Destination, key.Source, services.NodeIp))
+                {
+                    burst.SetDrop(i, DropReason.ServiceSourceRange);
+                    return;
+                }
             }
         }
 

@@ -1,4 +1,5 @@
 using FastOverlay.Config;
+using FastOverlay.Wire;
 
 namespace FastOverlay.Tables.Services;
 
@@ -66,8 +67,30 @@ public sealed class ServicePort
     /// <summary>For traffic from pods to a NodePort or external address: under Local it goes to the cluster-wide set (kube-proxy).</summary>
     public required BackendSet ExternalFromPods { get; init; }
     public required ServiceCounters Counters { get; init; }
+    /// <summary>The Service's LoadBalancer IPs, which <see cref="SourceRanges"/> guard (empty: none).</summary>
+    public uint[] LoadBalancerIps { get; init; } = [];
+    /// <summary>loadBalancerSourceRanges (empty: every source may reach the LoadBalancer IPs).</summary>
+    public Ipv4Prefix[] SourceRanges { get; init; } = [];
+    /// <summary>A range covers the node's own IP: then the node and the LoadBalancer IP itself may be sources too.</summary>
+    public bool SourceRangesCoverNode { get; init; }
 
     public bool Affinity => AffinityTicks > 0;
+
+    /// <summary>
+    /// Whether a new flow from <paramref name="source"/> to <paramref name="destination"/> is refused by
+    /// loadBalancerSourceRanges: only flows to a LoadBalancer IP are checked (kube-proxy's KUBE-FW chain matches
+    /// the ingress IPs, not NodePorts or external IPs); allowed are the ranges and, when a range covers the node's
+    /// IP, the node and the LoadBalancer IP themselves (kube-proxy's rule for VIP-on-node setups).
+    /// </summary>
+    public bool RefusesSource(uint destination, uint source, uint nodeIp)
+    {
+        if (SourceRanges.Length == 0 || Array.IndexOf(LoadBalancerIps, destination) < 0) return false;
+        foreach (var range in SourceRanges)
+        {
+            if (range.Contains(source)) return false;
+        }
+        return !(SourceRangesCoverNode && (source == nodeIp || source == destination));
+    }
     public string Label => $"{Namespace}/{Name}:{PortName}";
 
     /// <summary>The endpoint with this address and port, or null (binary search; the control plane sorted them).</summary>

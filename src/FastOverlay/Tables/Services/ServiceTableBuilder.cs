@@ -99,6 +99,9 @@ public static class ServiceTableBuilder
             External = service.ExternalTrafficPolicy == TrafficPolicy.Local ? localSet : clusterSet,
             ExternalFromPods = clusterSet,
             Counters = old?.Counters ?? new ServiceCounters(settings.Workers),
+            LoadBalancerIps = service.LoadBalancerSourceRanges.Count > 0 ? [.. service.LoadBalancerIps.Select(ip => ip.Value)] : [],
+            SourceRanges = [.. service.LoadBalancerSourceRanges],
+            SourceRangesCoverNode = service.LoadBalancerSourceRanges.Any(r => r.Contains(settings.NodeIp)),
         };
     }
 

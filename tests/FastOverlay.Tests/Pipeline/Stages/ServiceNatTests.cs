@@ -118,6 +118,58 @@ public class ServiceNatTests
         Assert.Equal(3, Icmpv4.Code(icmp));
     }
 
+    /// <summary>
+    /// loadBalancerSourceRanges guard the LoadBalancer IP, for pods too (kube-proxy's firewall chain sees every
+    /// source); the ClusterIP and the NodePort of the same Service are not restricted (kube-proxy's rule).
+    /// </summary>
+    [Fact]
+    public void Load_balancer_source_ranges_drop_new_flows_from_other_sources_to_the_load_balancer_ip_only()
+    {
+        var s = new ServiceHarness();
+        var lb = Ipv4Address.Parse("192.0.2.10");
+        s.Publish(Web(Pod(1)) with
+        {
+            Type = ServiceType.LoadBalancer,
+            LoadBalancerIps = [lb],
+            LoadBalancerSourceRanges = [new Ipv4Prefix(NodeHarness.PodIp(0).Value, 32)],
+        });
+
+        Assert.Equal(1, Backend(s.Send(0, s.Udp(0, lb.Value, 46000, 53)), out var allowed));
+        Assert.Equal(NodeHarness.PodIp(1).Value, Tuple(allowed).Dst);
+
+        var refused = s.Send(2, s.Udp(2, lb.Value, 46001, 53));
+        Assert.All(refused, Assert.Empty);
+        Assert.Equal(1, s.H.Node.Counters.Drops(DropReason.ServiceSourceRange));
+
+        // The same source through the ClusterIP: not restricted.
+        Assert.Equal(1, Backend(s.Send(2, s.Udp(2, Vip.Value, 46002, 53)), out _));
+        Assert.Equal(1, s.H.Node.Counters.Drops(DropReason.ServiceSourceRange));
+    }
+
+    [Fact]
+    public void A_range_that_covers_the_node_lets_the_node_and_the_load_balancer_ip_itself_through()
+    {
+        var lb = Ipv4Address.Parse("192.0.2.10");
+        var node = Ipv4Address.Parse("172.31.77.1");
+        var settings = new ServiceTableSettings("node1", NodeHarness.Subnet, node.Value, NodeHarness.PodIp(0).Value, 251, 1, 1_000_000_000);
+        ServicePort Port(params string[] ranges) => ServiceTableBuilder.Build(
+            [Web(Pod(1)) with { Type = ServiceType.LoadBalancer, LoadBalancerIps = [lb], ExternalIps = [Ipv4Address.Parse("198.51.100.7")], LoadBalancerSourceRanges = [.. ranges.Select(Ipv4Prefix.Parse)] }],
+            settings).Ports[0];
+        var client = Ipv4Address.Parse("203.0.113.9").Value;
+
+        var covering = Port("172.31.0.0/16");
+        Assert.False(covering.RefusesSource(lb.Value, node.Value, node.Value));
+        Assert.False(covering.RefusesSource(lb.Value, lb.Value, node.Value));
+        Assert.True(covering.RefusesSource(lb.Value, client, node.Value));
+
+        var elsewhere = Port("203.0.113.0/24");
+        Assert.False(elsewhere.RefusesSource(lb.Value, client, node.Value));
+        Assert.True(elsewhere.RefusesSource(lb.Value, node.Value, node.Value));
+        // External IPs and other addresses are not guarded; no ranges guard nothing.
+        Assert.False(elsewhere.RefusesSource(Ipv4Address.Parse("198.51.100.7").Value, node.Value, node.Value));
+        Assert.False(Port().RefusesSource(lb.Value, node.Value, node.Value));
+    }
+
     [Fact]
     public void Internal_traffic_policy_local_without_a_local_endpoint_drops_silently()
     {
