@@ -12,7 +12,7 @@ namespace FastOverlay.Tests.Lab;
 /// </summary>
 public sealed partial class ServiceLabTests
 {
-    private const string LbCluster = "172.31.200.10", LbLocal = "172.31.200.20";
+    private const string LbCluster = "172.31.200.10", LbLocal = "172.31.200.20", LbGuarded = "172.31.200.30";
     private const int TcpNodePort = 30080, UdpNodePort = 30053, HealthPort = 32100, ProxyHealthPort = 10256;
 
     [SkippableFact]
@@ -93,6 +93,37 @@ public sealed partial class ServiceLabTests
         AssertHealth(lab, 1, 200);
         lab.ApplyServices(LocalService("p12"));
         AssertHealth(lab, 2, 503);
+    }
+
+    /// <summary>
+    /// loadBalancerSourceRanges from a real client on the underlay: outside the ranges the LoadBalancer IP drops it
+    /// (a timeout: kube-proxy's firewall chain drops), while the same Service's NodePort still serves it; once a
+    /// reload puts the client's network in the ranges the LoadBalancer IP serves it too.
+    /// </summary>
+    [SkippableFact]
+    [Trait("Needs", "external-port")]
+    public void Load_balancer_source_ranges_keep_other_clients_off_the_load_balancer_ip_but_not_off_the_node_port()
+    {
+        ServiceLab.Require("nft");
+        using var lab = LabRun.Up("fastoverlay", output, client: true);
+        lab.Serve("p12");
+        object Guarded(string range) => new
+        {
+            Name = "guarded", ClusterIP = "10.96.1.30", Type = "LoadBalancer", LoadBalancerIPs = new[] { LbGuarded },
+            LoadBalancerSourceRanges = new[] { range },
+            Ports = new[] { ServiceLab.Port("http", "TCP", Http, ServiceLab.ServerTcpPort, TcpNodePort) },
+            Endpoints = ServiceLab.Endpoints("p12"),
+        };
+
+        lab.ApplyServices(Guarded("192.0.2.0/24"));
+        var refused = lab.SvcTcp("c", LbGuarded, Http, count: 2, timeout: 2);
+        Assert.True(refused.Answers.Count == 2 && refused.Answers.All(a => a.Outcome == "TIMEOUT"), $"the client is outside the ranges: {refused}");
+        var nodePort = lab.SvcTcp("c", LabRun.PublicIp(1), TcpNodePort, count: 5);
+        Assert.True(nodePort.AllOk && nodePort.Answers.Count == 5, $"NodePorts are not subject to the ranges: {nodePort}");
+
+        lab.ApplyServices(Guarded("172.31.77.0/24"));
+        var allowed = lab.SvcTcp("c", LbGuarded, Http, count: 5);
+        Assert.True(allowed.AllOk && allowed.Answers.Count == 5, $"the client's network is in the ranges now: {allowed}");
     }
 
     private static object LocalService(params string[] endpoints) => new
