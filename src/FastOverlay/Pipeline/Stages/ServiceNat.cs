@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using FastOverlay.Tables.Services;
 using FastOverlay.Wire;
 
@@ -148,7 +149,7 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
     /// (UDP then never blackholes on a removed endpoint; TCP gets the new backend's RST). A new SYN on a closed flow
     /// is a new connection (port reuse), as Cilium and VPP NAT44-ED treat it.
     /// </summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool IsCurrent(ConntrackSet conntrack, int table, int index, in ConntrackFlow flow, ServiceTable services, byte tcpFlags) =>
         ((tcpFlags & (NatRewrite.TcpSyn | NatRewrite.TcpAck)) != NatRewrite.TcpSyn && flow.Epoch == services.Epoch)
         || IsCurrentAfterChange(conntrack, table, index, in flow, services, tcpFlags);
