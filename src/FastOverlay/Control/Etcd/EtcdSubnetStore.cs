@@ -78,36 +78,10 @@ public sealed class EtcdSubnetStore : ISubnetStore, IDisposable
 
     public async IAsyncEnumerable<IReadOnlyList<LeaseEvent>> WatchLeasesAsync(long fromRevision, [EnumeratorCancellation] CancellationToken cancel)
     {
-        // Disposing the call resets the HTTP/2 stream, which ends the watch on the server: that is the cancel.
-        using var call = await Call(async () =>
+        await foreach (var events in _connection.WatchAsync(_subnets, _subnetsEnd, fromRevision, cancel).ConfigureAwait(false))
         {
-            var c = _connection.Watch.Watch(_connection.Streaming(cancel));
-            try
-            {
-                await c.RequestStream.WriteAsync(new WatchRequest
-                {
-                    CreateRequest = new WatchCreateRequest { Key = _subnets, RangeEnd = _subnetsEnd, StartRevision = fromRevision },
-                }, cancel);
-            }
-            catch
-            {
-                c.Dispose();
-                throw;
-            }
-            return c;
-        }, cancel);
-        while (true)
-        {
-            var reply = await Call(async () =>
-                await call.ResponseStream.MoveNext(cancel) ? call.ResponseStream.Current : throw new StoreUnavailableException("etcd closed the watch stream"), cancel);
-            // etcd 3.4 answers a watch below the compaction with Created, then Canceled + CompactRevision, as a
-            // reply rather than an error (research notes §5; rpc.proto: do not retry the same start revision).
-            if (reply.CompactRevision != 0) throw new StoreCompactedException(reply.CompactRevision);
-            if (reply.Canceled) throw new StoreUnavailableException($"etcd cancelled the watch: {reply.CancelReason}");
-            if (reply.Created) await CheckNotCompactedAsync(fromRevision, cancel).ConfigureAwait(false);
-            if (reply.Events.Count == 0) continue;
-            var batch = new List<LeaseEvent>(reply.Events.Count);
-            foreach (var e in reply.Events)
+            var batch = new List<LeaseEvent>(events.Count);
+            foreach (var e in events)
             {
                 var kind = e.Type == Mvccpb.Event.Types.EventType.Put ? LeaseEventKind.Put : LeaseEventKind.Delete;
                 batch.Add(new LeaseEvent(kind, KeyOf(e.Kv.Key), kind == LeaseEventKind.Put ? e.Kv.Value.ToByteArray() : [], e.Kv.ModRevision));
@@ -117,35 +91,6 @@ public sealed class EtcdSubnetStore : ISubnetStore, IDisposable
     }
 
     public void Dispose() => _connection.Dispose();
-
-    /// <summary>
-    /// etcd accepts a watch that starts exactly at the compaction revision, but compaction has already dropped the
-    /// tombstone of a delete made at that revision: the delete is lost with no error (seen on 3.4.23: put, del at
-    /// rev N, compact N, watch from N shows nothing). A read at <paramref name="fromRevision"/> - 1 succeeds only if
-    /// nothing after it was compacted, which proves the watch sees every event since; otherwise report the
-    /// compaction so the caller re-lists. The watch is open by then, so a later compaction cannot touch it.
-    /// </summary>
-    private async Task CheckNotCompactedAsync(long fromRevision, CancellationToken cancel)
-    {
-        if (fromRevision <= 1) return;
-        try
-        {
-            await _connection.Kv.RangeAsync(new RangeRequest { Key = _subnets, RangeEnd = _subnetsEnd, Revision = fromRevision - 1, CountOnly = true }, _connection.Unary(cancel));
-        }
-        catch (RpcException e) when (cancel.IsCancellationRequested)
-        {
-            throw new OperationCanceledException("cancelled", e, cancel);
-        }
-        catch (RpcException e) when (e.StatusCode == StatusCode.OutOfRange)
-        {
-            throw new StoreCompactedException(fromRevision);
-        }
-        catch (RpcException e) when (!cancel.IsCancellationRequested)
-        {
-            _connection.Failed(e);
-            throw new StoreUnavailableException($"{_connection.Endpoint}: {e.Status.Detail} ({e.StatusCode})", e);
-        }
-    }
 
     private static Compare Compare(ByteString key, LeaseCondition condition) => condition switch
     {
@@ -188,21 +133,5 @@ public sealed class EtcdSubnetStore : ISubnetStore, IDisposable
         }
     }
 
-    private async Task<T> Call<T>(Func<Task<T>> call, CancellationToken cancel)
-    {
-        try
-        {
-            return await call().ConfigureAwait(false);
-        }
-        catch (RpcException e) when (cancel.IsCancellationRequested)
-        {
-            throw new OperationCanceledException("cancelled", e, cancel);
-        }
-        catch (RpcException e)
-        {
-            var endpoint = _connection.Endpoint;
-            _connection.Failed(e);
-            throw new StoreUnavailableException($"{endpoint}: {e.Status.Detail} ({e.StatusCode})", e);
-        }
-    }
+    private Task<T> Call<T>(Func<Task<T>> call, CancellationToken cancel) => _connection.Call(call, cancel);
 }
