@@ -28,6 +28,8 @@ internal sealed partial class ServiceNat
         public NatTranslation Translation;
         /// <summary>The flow's service port, by id: resolved only when its counts are flushed (no reference store per packet).</summary>
         public uint PortId;
+        /// <summary>Packets and IPv4 bytes of the run so far, added to the tally when the run ends.</summary>
+        public long Packets, Bytes;
     }
 
     /// <summary>
@@ -50,6 +52,7 @@ internal sealed partial class ServiceNat
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void StartRun(in FlowKey key, in ConntrackFlow flow, bool reply, RunMatch match, ServiceTable services)
     {
+        EndRun();
         ref var r = ref _run;
         r.Valid = true;
         r.Match = match;
@@ -100,32 +103,39 @@ internal sealed partial class ServiceNat
         return m.Protocol != Ipv4Header.ProtocolTcp || (l4[NatRewrite.TcpFlagsOffset] & TcpControl) == 0;
     }
 
-    /// <summary>A packet of the current run: rewritten by the run's translation, counted, and sent on.</summary>
-    private void TranslateInRun(PacketBurst burst, int i, Span<byte> ip, int headerLength)
+    /// <summary>A packet of the current run: rewritten by the run's translation, counted in the run, and sent on.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void TranslateInRun(PacketBurst burst, int i, int handle, Span<byte> ip, int headerLength)
     {
         ref var r = ref _run;
-        var partial = (ctx.Pool.Meta(burst.Handles[i]).Flags & PacketFlags.ChecksumPartial) != 0;
-        r.Translation.Apply(ip, headerLength, partial);
+        r.Translation.Apply(ip, headerLength, (ctx.Pool.Meta(handle).Flags & PacketFlags.ChecksumPartial) != 0);
         burst.Address[i] = r.Translation.Destination;
-        Count(r.PortId, r.Reply, Ipv4Header.TotalLength(ip));
+        r.Packets++;
+        r.Bytes += Ipv4Header.TotalLength(ip);
         if (r.External) SendExternal(burst, i, ip);
     }
 
+    /// <summary>Ends the current run, if any: its counts go to the tally of its service port.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Count(uint portId, bool reply, int bytes)
+    private void EndRun()
     {
+        ref var r = ref _run;
+        r.Valid = false;
+        if (r.Packets == 0) return;
         ref var t = ref _tally;
-        if (portId != t.PortId) SwitchTallyPort(portId);
-        if (reply)
+        if (r.PortId != t.PortId) SwitchTallyPort(r.PortId);
+        if (r.Reply)
         {
-            t.ReplyPackets++;
-            t.ReplyBytes += bytes;
+            t.ReplyPackets += r.Packets;
+            t.ReplyBytes += r.Bytes;
         }
         else
         {
-            t.Packets++;
-            t.Bytes += bytes;
+            t.Packets += r.Packets;
+            t.Bytes += r.Bytes;
         }
+        r.Packets = 0;
+        r.Bytes = 0;
     }
 
     private void SwitchTallyPort(uint portId)

@@ -20,7 +20,7 @@ internal sealed partial class ServiceNat
             else tracer.Record(ctx.Name, TraceEvent.ServiceDnat, burst.Handles[i], -1, flow.Original.Destination, flow.Reply.Source, ((uint)flow.Original.DestinationPort << 16) | flow.Reply.SourcePort);
         }
         StartRun(in key, in flow, reply, RunMatch.Of(ip, headerLength), services);
-        TranslateInRun(burst, i, ip, headerLength);
+        TranslateInRun(burst, i, burst.Handles[i], ip, headerLength);
     }
 
     /// <summary>

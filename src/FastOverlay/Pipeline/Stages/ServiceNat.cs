@@ -36,10 +36,10 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
             var ip = pool.Frame(h)[Ethernet.HeaderLength..];
             if (_run.Valid && IsRunPacket(ip))
             {
-                TranslateInRun(burst, i, ip, _run.HeaderLength);
+                TranslateInRun(burst, i, h, ip, _run.HeaderLength);
                 continue;
             }
-            _run.Valid = false;
+            EndRun();
             var external = (pool.Meta(h).Flags & PacketFlags.External) != 0;
             var protocol = Ipv4Header.Protocol(ip);
             if (protocol == Ipv4Header.ProtocolIcmp)
@@ -92,7 +92,7 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
             // No flow, or a stale one (backend gone, Service gone, or a SYN reusing a closed flow's ports): a new flow.
             NewFlow(burst, i, ip, in key, external, tcpFlags, services, conntrack);
         }
-        _run.Valid = false;
+        EndRun();
         FlushTally();
     }
 
