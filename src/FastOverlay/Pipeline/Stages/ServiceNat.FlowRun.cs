@@ -50,7 +50,7 @@ internal sealed partial class ServiceNat
     /// The flow is read where it lies; nothing of it is copied.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void StartRun(in FlowKey key, in ConntrackFlow flow, bool reply, RunMatch match, ServiceTable services)
+    private void StartRun(in FlowKey key, in ConntrackFlow flow, bool reply, RunMatch match)
     {
         EndRun();
         ref var r = ref _run;

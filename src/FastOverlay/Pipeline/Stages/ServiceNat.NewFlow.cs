@@ -110,7 +110,7 @@ internal sealed partial class ServiceNat
         ctx.Tally.Add(Counter.ServiceFlowsCreated);
         ctx.Tracer?.Record(ctx.Name, TraceEvent.ServiceFlowCreated, burst.Handles[i], -1, backend.Ip, key.Destination, backend.Port);
         var flow = new ConntrackFlow { Original = key, Reply = reply, ServicePortId = port.Id, Epoch = services.Epoch, Flags = flags };
-        Translate(burst, i, ip, Ipv4Header.HeaderLength(ip), in key, in flow, reply: false, services);
+        Translate(burst, i, ip, Ipv4Header.HeaderLength(ip), in key, in flow, reply: false);
     }
 
     /// <summary>

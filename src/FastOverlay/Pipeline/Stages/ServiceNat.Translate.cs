@@ -12,14 +12,14 @@ internal sealed partial class ServiceNat
     /// again, the destination the client when SNATed). The packet starts a run that its flow's next packets in this
     /// burst join without a lookup.
     /// </summary>
-    private void Translate(PacketBurst burst, int i, Span<byte> ip, int headerLength, in FlowKey key, in ConntrackFlow flow, bool reply, ServiceTable services)
+    private void Translate(PacketBurst burst, int i, Span<byte> ip, int headerLength, in FlowKey key, in ConntrackFlow flow, bool reply)
     {
         if (ctx.Tracer is { } tracer)
         {
             if (reply) tracer.Record(ctx.Name, TraceEvent.ServiceReverseNat, burst.Handles[i], -1, flow.Reply.Source, flow.Original.Destination, ((uint)flow.Reply.SourcePort << 16) | flow.Original.DestinationPort);
             else tracer.Record(ctx.Name, TraceEvent.ServiceDnat, burst.Handles[i], -1, flow.Original.Destination, flow.Reply.Source, ((uint)flow.Original.DestinationPort << 16) | flow.Reply.SourcePort);
         }
-        StartRun(in key, in flow, reply, RunMatch.Of(ip, headerLength), services);
+        StartRun(in key, in flow, reply, RunMatch.Of(ip, headerLength));
         TranslateInRun(burst, i, burst.Handles[i], ip, headerLength);
     }
 

@@ -76,7 +76,7 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
                 if (reply || IsCurrent(conntrack, ctx.Worker, index, in flow, services, tcpFlags))
                 {
                     own.Touch(index, reply, tcpFlags, now);
-                    Translate(burst, i, ip, headerLength, in key, in flow, reply, services);
+                    Translate(burst, i, ip, headerLength, in key, in flow, reply);
                     continue;
                 }
             }
@@ -85,7 +85,7 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
                 if (reply || IsCurrent(conntrack, table, index, in copy, services, tcpFlags))
                 {
                     conntrack.Tables[table].Observe(index, reply, tcpFlags, now);
-                    Translate(burst, i, ip, headerLength, in key, in copy, reply, services);
+                    Translate(burst, i, ip, headerLength, in key, in copy, reply);
                     continue;
                 }
             }
