@@ -41,6 +41,8 @@ public class FloodTests
         public long LegitDelivered;
         public int MaxInUse;
         public long ArpRepliesByPod1;
+        /// <summary>Bursts sent by <see cref="Run"/>, warm-up included.</summary>
+        public int RoundsRun;
         private readonly int[] _handles = new int[Burst];
         private readonly byte[] _arpReply;
 
@@ -110,17 +112,29 @@ public class FloodTests
             }
         }
 
-        /// <summary>Warms up, then floods for <see cref="Rounds"/> bursts; returns the bytes the forwarder's thread allocated meanwhile.</summary>
+        /// <summary>
+        /// Warms up, then floods for <see cref="Rounds"/> bursts; returns the bytes the forwarder's thread allocated
+        /// meanwhile. A window that allocated is flooded once or twice more: the runtime can allocate a few hundred
+        /// bytes once on the thread that triggers a tier-up (seen in a full CI run, never alone: 352 bytes in one
+        /// window), while an allocation of the forwarder's own comes back in every window of the same flood.
+        /// </summary>
         public long Run(RingPort input, FloodWriter write, Action? checkEachRound = null)
         {
             for (var r = 0; r < WarmupRounds; r++) Round(input, write, r);
-            var before = GC.GetAllocatedBytesForCurrentThread();
-            for (var r = WarmupRounds; r < WarmupRounds + Rounds; r++)
+            long allocated = 0;
+            var round = WarmupRounds;
+            for (var window = 0; window < 3; window++)
             {
-                Round(input, write, r);
-                checkEachRound?.Invoke();
+                var before = GC.GetAllocatedBytesForCurrentThread();
+                for (var end = round + Rounds; round < end; round++)
+                {
+                    Round(input, write, round);
+                    checkEachRound?.Invoke();
+                }
+                allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+                if (allocated == 0) break;
             }
-            var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            RoundsRun = round;
             // Let the node settle: parked packets time out, every buffer comes back.
             for (var t = 0; t < 10; t++)
             {
@@ -178,7 +192,7 @@ public class FloodTests
         Assert.True(c.Drops(DropReason.ArpQueueFull) > Rounds * 200, $"only {c.Drops(DropReason.ArpQueueFull)} refused");
         Assert.True(c.Drops(DropReason.ArpUnresolved) > 0);
         // The flood may make the gateway ask, but rate-limited: far fewer requests than flood packets.
-        Assert.True(c[Counter.ArpRequestsSent] * 50 < (WarmupRounds + Rounds) * (Burst - 1), $"{c[Counter.ArpRequestsSent]} ARP requests sent");
+        Assert.True(c[Counter.ArpRequestsSent] * 50 < rig.RoundsRun * (Burst - 1), $"{c[Counter.ArpRequestsSent]} ARP requests sent");
         Assert.Equal(2, rig.H.Node.Arp.Count); // a miss teaches nothing
     }
 
@@ -196,7 +210,7 @@ public class FloodTests
         var c = rig.H.Node.Counters;
         Assert.True(c.Drops(DropReason.NoRoute) > Rounds * 200);
         // ICMP errors are rate-limited (1000/s, burst 50); the flood ran 23 simulated seconds.
-        var seconds = (WarmupRounds + Rounds) / 100.0 + 11;
+        var seconds = rig.RoundsRun / 100.0 + 11;
         Assert.True(c[Counter.IcmpErrorsSent] <= 50 + seconds * rig.H.Options.IcmpErrorsPerSecond, $"{c[Counter.IcmpErrorsSent]} ICMP errors");
         Assert.True(c[Counter.IcmpErrorsSuppressed] > 0);
     }
@@ -211,9 +225,9 @@ public class FloodTests
         var allocated = rig.Run(rig.H.PodPorts[0], (frame, round, i) => WriteDestination(frame, 0x0AF4_0300u + (uint)((round * 255 + i) % (253 * 256))));
         rig.AssertBoundedAndClean(allocated);
         var c = rig.H.Node.Counters;
-        Assert.Equal((WarmupRounds + Rounds) * (Burst - 1), c.Drops(DropReason.NoRoute));
+        Assert.Equal(rig.RoundsRun * (Burst - 1), c.Drops(DropReason.NoRoute));
         Assert.Equal(0, c[Counter.Encapsulated]);
-        Assert.True(c[Counter.IcmpErrorsSent] <= 50 + ((WarmupRounds + Rounds) / 100.0 + 11) * rig.H.Options.IcmpErrorsPerSecond);
+        Assert.True(c[Counter.IcmpErrorsSent] <= 50 + (rig.RoundsRun / 100.0 + 11) * rig.H.Options.IcmpErrorsPerSecond);
     }
 
     [Fact]
@@ -229,7 +243,7 @@ public class FloodTests
         });
         rig.AssertBoundedAndClean(allocated);
         var c = rig.H.Node.Counters;
-        Assert.Equal((WarmupRounds + Rounds) * (Burst - 1), c.Drops(DropReason.UnknownPeer));
+        Assert.Equal(rig.RoundsRun * (Burst - 1), c.Drops(DropReason.UnknownPeer));
         Assert.Equal(0, c[Counter.Decapsulated]);
     }
 
@@ -254,7 +268,7 @@ public class FloodTests
         });
         rig.AssertBoundedAndClean(allocated);
         // A port speaks ARP for its own address and MAC only (anti-spoofing), so nothing of the flood is learned.
-        Assert.Equal((WarmupRounds + Rounds) * (Burst - 1), rig.H.Node.Counters.Drops(DropReason.ArpSpoofed));
+        Assert.Equal(rig.RoundsRun * (Burst - 1), rig.H.Node.Counters.Drops(DropReason.ArpSpoofed));
         Assert.Equal(2, cache.Count);
         Assert.Equal(rig.H.PodMacAddress(0), cache.Snapshot().Single(e => e.Address.Value == pod0).Mac);
     }
