@@ -289,9 +289,7 @@ public sealed unsafe partial class ConntrackTable
         var flags = (ConntrackFlags)Volatile.Read(ref flagsWord);
         var last = Volatile.Read(ref e.Flow.LastSeen);
         if (Volatile.Read(ref e.Used) == 0 || now - last >= TimeoutTicks(e.Flow.Original.Protocol, flags)) return;
-        var add = isReply ? ConntrackFlags.SeenReply : ConntrackFlags.None;
-        if ((tcpFlags & TcpFin) != 0) add |= isReply ? ConntrackFlags.ReplyFin : ConntrackFlags.OriginalFin;
-        if ((tcpFlags & TcpRst) != 0) add |= ConntrackFlags.Rst;
+        var add = FlagsSeen(isReply, tcpFlags);
         // Most packets change nothing: skip the locked instruction and keep the line shared between workers.
         if ((flags & add) != add) Interlocked.Or(ref flagsWord, (int)add);
         if (now > last) Volatile.Write(ref e.Flow.LastSeen, now);
@@ -305,15 +303,20 @@ public sealed unsafe partial class ConntrackTable
     internal void Touch(int index, bool isReply, byte tcpFlags, long now)
     {
         ref var e = ref _entries[index];
-        var add = isReply ? ConntrackFlags.SeenReply : ConntrackFlags.None;
-        if ((tcpFlags & (TcpFin | TcpRst)) != 0)
-        {
-            if ((tcpFlags & TcpFin) != 0) add |= isReply ? ConntrackFlags.ReplyFin : ConntrackFlags.OriginalFin;
-            if ((tcpFlags & TcpRst) != 0) add |= ConntrackFlags.Rst;
-        }
+        var add = FlagsSeen(isReply, tcpFlags);
         ref var flagsWord = ref Unsafe.As<ConntrackFlags, int>(ref e.Flow.Flags);
         if (((ConntrackFlags)Volatile.Read(ref flagsWord) & add) != add) Interlocked.Or(ref flagsWord, (int)add);
         if (now > Volatile.Read(ref e.Flow.LastSeen)) Volatile.Write(ref e.Flow.LastSeen, now);
+    }
+
+    /// <summary>What a packet tells of its flow: a reply was seen; a FIN in its direction; an RST.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ConntrackFlags FlagsSeen(bool isReply, byte tcpFlags)
+    {
+        var add = isReply ? ConntrackFlags.SeenReply : ConntrackFlags.None;
+        if ((tcpFlags & TcpFin) != 0) add |= isReply ? ConntrackFlags.ReplyFin : ConntrackFlags.OriginalFin;
+        if ((tcpFlags & TcpRst) != 0) add |= ConntrackFlags.Rst;
+        return add;
     }
 
     /// <summary>Flows that are allocated and not expired. Scans the whole table: control plane and diagnostics only.</summary>
