@@ -48,11 +48,12 @@ public enum DropReason : byte
     ConntrackFull,
     ExternalNotService,
     ServiceSourceRange,
+    ServiceFragmentUnmatched,
 }
 
 public static class DropReasons
 {
-    public const int Count = (int)DropReason.ServiceSourceRange + 1;
+    public const int Count = (int)DropReason.ServiceFragmentUnmatched + 1;
 
     public static string Describe(DropReason reason) => reason switch
     {
@@ -91,13 +92,14 @@ public static class DropReasons
         DropReason.GsoUnsupported => "offload type this node does not segment (not TCPv4/UDPv4 GSO, or VLAN-tagged)",
         DropReason.GsoMalformed => "GSO super-frame whose headers contradict its virtio_net_hdr",
         DropReason.RxTruncated => "frame larger than its receive ring slot, with no full copy queued",
-        DropReason.ServiceNotTranslatable => "to a service address but not translatable (fragment, truncated, not TCP/UDP, or ICMP that is not an error about a flow)",
+        DropReason.ServiceNotTranslatable => "to a service address but not translatable (truncated, not TCP/UDP, or ICMP that is not an error about a flow)",
         DropReason.ServicePortUndefined => "to a service address on a port or protocol the Service does not define (ICMP port unreachable sent)",
         DropReason.ServiceNoEndpoints => "new flow to a Service without a usable endpoint (ICMP port unreachable sent, as kube-proxy's REJECT)",
         DropReason.ServiceNoLocalEndpoints => "new flow under a Local traffic policy on a node without a local endpoint (dropped, as kube-proxy)",
         DropReason.ConntrackFull => "new service flow while the connection table is full (fail closed; established flows keep working)",
         DropReason.ExternalNotService => "copy of an underlay packet that is no NodePort or external-address flow (the kernel handles it)",
         DropReason.ServiceSourceRange => "new flow to a LoadBalancer IP from a source outside the Service's LoadBalancerSourceRanges (dropped, as kube-proxy's firewall chain)",
+        DropReason.ServiceFragmentUnmatched => "IPv4 fragment after the first, to a service address or of a Service flow, whose first fragment was not seen or its flow is gone (the ports are only in the first, as Cilium drops)",
         _ => "unknown",
     };
 }

@@ -32,6 +32,8 @@ public enum Counter
     ServiceFlowsCreated,
     /// <summary>ICMP errors about service flows translated, quoted header included.</summary>
     ServiceIcmpTranslated,
+    /// <summary>IPv4 fragments after the first of a Service flow's datagram, translated by the ports their first fragment carried.</summary>
+    ServiceFragmentsTranslated,
     Polls,
 }
 

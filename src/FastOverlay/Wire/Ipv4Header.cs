@@ -38,6 +38,7 @@ public static class Ipv4Header
 
     public static int HeaderLength(ReadOnlySpan<byte> ip) => (ip[0] & 0x0F) * 4;
     public static ushort TotalLength(ReadOnlySpan<byte> ip) => BinaryPrimitives.ReadUInt16BigEndian(ip[OffsetTotalLength..]);
+    public static ushort Identification(ReadOnlySpan<byte> ip) => BinaryPrimitives.ReadUInt16BigEndian(ip[OffsetIdentification..]);
     public static ushort FlagsFragment(ReadOnlySpan<byte> ip) => BinaryPrimitives.ReadUInt16BigEndian(ip[OffsetFlagsFragment..]);
     public static bool DontFragment(ReadOnlySpan<byte> ip) => (FlagsFragment(ip) & FlagDontFragment) != 0;
     /// <summary>Any fragment but a whole datagram: MF set or a non-zero offset.</summary>

@@ -41,10 +41,7 @@ public readonly struct NatTranslation
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Apply(Span<byte> ip, int headerLength, bool partial)
     {
-        BinaryPrimitives.WriteUInt32BigEndian(ip[Ipv4Header.OffsetSource..], Source);
-        BinaryPrimitives.WriteUInt32BigEndian(ip[Ipv4Header.OffsetDestination..], Destination);
-        var checksum = ip[Ipv4Header.OffsetChecksum..];
-        BinaryPrimitives.WriteUInt16BigEndian(checksum, Adjust(BinaryPrimitives.ReadUInt16BigEndian(checksum), _addressSum));
+        ApplyAddresses(ip);
         var l4 = ip[headerLength..];
         BinaryPrimitives.WriteUInt16BigEndian(l4, SourcePort);
         BinaryPrimitives.WriteUInt16BigEndian(l4[2..], DestinationPort);
@@ -57,6 +54,19 @@ public readonly struct NatTranslation
             value = Adjust(value, _fullSum);
             BinaryPrimitives.WriteUInt16BigEndian(field, udp && value == 0 ? (ushort)0xFFFF : value);
         }
+    }
+
+    /// <summary>
+    /// Rewrites only the IPv4 addresses and the header checksum: for a fragment after the first, which carries no L4
+    /// header (the first fragment's L4 checksum covers the whole datagram and took the full adjustment).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void ApplyAddresses(Span<byte> ip)
+    {
+        BinaryPrimitives.WriteUInt32BigEndian(ip[Ipv4Header.OffsetSource..], Source);
+        BinaryPrimitives.WriteUInt32BigEndian(ip[Ipv4Header.OffsetDestination..], Destination);
+        var checksum = ip[Ipv4Header.OffsetChecksum..];
+        BinaryPrimitives.WriteUInt16BigEndian(checksum, Adjust(BinaryPrimitives.ReadUInt16BigEndian(checksum), _addressSum));
     }
 
     private static uint Delta32(uint before, uint after) => Delta16((ushort)(before >> 16), (ushort)(after >> 16)) + Delta16((ushort)before, (ushort)after);

@@ -38,6 +38,33 @@ public sealed partial class ServiceLabTests(ITestOutputHelper output)
         Assert.True(lab.FastOverlayRunning(1) && lab.FastOverlayRunning(2), "a node died during the Service traffic");
     }
 
+    /// <summary>
+    /// Datagrams over the pod MTU (a large DNS answer, say) leave the pod's kernel as IPv4 fragments, and only the
+    /// first carries the ports: every fragment must be translated both ways, across nodes too, or the receiving
+    /// kernel's reassembly never completes and the client times out.
+    /// </summary>
+    [SkippableFact]
+    public void Fragmented_UDP_through_a_ClusterIP_reaches_endpoints_on_both_nodes_and_its_fragmented_answers_come_back()
+    {
+        ServiceLab.Require();
+        using var lab = LabRun.Up("fastoverlay", output);
+        lab.Serve("p12", "p22");
+        const string Web = "10.96.0.11";
+        const int Size = 4000;
+        lab.ApplyServices(new
+        {
+            Name = "bigdns", ClusterIP = Web,
+            Ports = new[] { ServiceLab.Port("dns", "UDP", Dns, ServiceLab.ServerUdpPort) },
+            Endpoints = ServiceLab.Endpoints("p12", "p22"),
+        });
+        var mtu = int.Parse(lab.Exec("p11", "cat", "/sys/class/net/eth0/mtu").Stdout.Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(mtu < Size, $"the pod MTU {mtu} must be below the datagram size {Size} for it to be fragmented");
+
+        foreach (var client in new[] { "p11", "p21" })
+            AssertSpread(lab.SvcUdp(client, Web, Dns, count: 20, size: Size), client, "p12", "p22");
+        Assert.True(lab.FastOverlayRunning(1) && lab.FastOverlayRunning(2), "a node died during the fragmented traffic");
+    }
+
     [SkippableFact]
     public void TCP_through_a_one_endpoint_ClusterIP_on_the_other_node_carries_at_least_100_Mbit_per_s_both_ways()
     {

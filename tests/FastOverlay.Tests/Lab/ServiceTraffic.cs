@@ -50,9 +50,12 @@ internal static class ServiceTraffic
     public static SvcRun SvcTcp(this LabRun lab, string from, string host, int port, int count = 1, double timeout = 8) =>
         Run(lab, from, count * (timeout * 3 + 1), ["tcp", host, Num(port), "--count", Num(count), "--timeout", Num(timeout)]);
 
-    /// <summary>count datagrams, each from a socket (and source port) of its own, each waiting for its answer.</summary>
-    public static SvcRun SvcUdp(this LabRun lab, string from, string host, int port, int count = 1, double timeout = 3) =>
-        Run(lab, from, count * (timeout + 1), ["udp", host, Num(port), "--count", Num(count), "--timeout", Num(timeout)]);
+    /// <summary>
+    /// count datagrams, each from a socket (and source port) of its own, each waiting for its answer; with size, each
+    /// datagram is padded to that many bytes and the padding must come back whole.
+    /// </summary>
+    public static SvcRun SvcUdp(this LabRun lab, string from, string host, int port, int count = 1, double timeout = 3, int size = 0) =>
+        Run(lab, from, count * (timeout + 1), ["udp", host, Num(port), "--count", Num(count), "--timeout", Num(timeout), "--size", Num(size)]);
 
     /// <summary>One HTTP GET: the answer's line is "HTTP status first-line-of-body".</summary>
     public static SvcRun SvcHttp(this LabRun lab, string from, string url, double timeout = 3) =>

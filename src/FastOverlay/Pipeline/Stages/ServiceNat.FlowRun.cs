@@ -58,8 +58,16 @@ internal sealed partial class ServiceNat
         r.Match = match;
         r.HeaderLength = match.VersionIhl << 2 & 0x3C;
         r.Reply = reply;
-        var snat = (flow.Flags & ConntrackFlags.Snat) != 0;
         r.External = reply && (flow.Flags & ConntrackFlags.External) != 0;
+        r.Translation = TranslationOf(in key, in flow, reply);
+        r.PortId = flow.ServicePortId;
+    }
+
+    /// <summary>How a packet with tuple <paramref name="key"/> of <paramref name="flow"/> is rewritten, in the given direction.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static NatTranslation TranslationOf(in FlowKey key, in ConntrackFlow flow, bool reply)
+    {
+        var snat = (flow.Flags & ConntrackFlags.Snat) != 0;
         uint source, destination;
         ushort sourcePort, destinationPort;
         if (reply)
@@ -72,8 +80,7 @@ internal sealed partial class ServiceNat
             (destination, destinationPort) = (flow.Reply.Source, flow.Reply.SourcePort);
             (source, sourcePort) = snat ? (flow.Reply.Destination, flow.Reply.DestinationPort) : (key.Source, key.SourcePort);
         }
-        r.Translation = new NatTranslation(key.Source, key.Destination, key.SourcePort, key.DestinationPort, source, destination, sourcePort, destinationPort);
-        r.PortId = flow.ServicePortId;
+        return new NatTranslation(key.Source, key.Destination, key.SourcePort, key.DestinationPort, source, destination, sourcePort, destinationPort);
     }
 
     /// <summary>

@@ -19,6 +19,8 @@ internal sealed partial class ServiceNat
             if (reply) tracer.Record(ctx.Name, TraceEvent.ServiceReverseNat, burst.Handles[i], -1, flow.Reply.Source, flow.Original.Destination, ((uint)flow.Reply.SourcePort << 16) | flow.Original.DestinationPort);
             else tracer.Record(ctx.Name, TraceEvent.ServiceDnat, burst.Handles[i], -1, flow.Original.Destination, flow.Reply.Source, ((uint)flow.Original.DestinationPort << 16) | flow.Reply.SourcePort);
         }
+        // A first fragment: its datagram's later fragments will be matched to this flow by its ports.
+        if (Ipv4Header.IsFragment(ip)) _fragments.Record(key.Source, key.Destination, Ipv4Header.Identification(ip), key.Protocol, key.SourcePort, key.DestinationPort, ctx.Now);
         StartRun(in key, in flow, reply, RunMatch.Of(ip, headerLength));
         TranslateInRun(burst, i, burst.Handles[i], ip, headerLength);
     }

@@ -49,10 +49,14 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
                 continue;
             }
             var destination = burst.Address[i];
-            if (protocol is not (Ipv4Header.ProtocolTcp or Ipv4Header.ProtocolUdp) || !Ipv4Header.HasL4Header(ip) || Ipv4Header.IsFragment(ip))
+            if (protocol is not (Ipv4Header.ProtocolTcp or Ipv4Header.ProtocolUdp))
             {
-                // The ports are needed to find a flow; kube-proxy's conntrack would reassemble, this path does not.
                 if (external || services.IsServiceAddress(destination)) burst.SetDrop(i, DropReason.ServiceNotTranslatable);
+                continue;
+            }
+            if (!Ipv4Header.HasL4Header(ip))
+            {
+                TranslateLaterFragment(burst, i, ip, protocol, destination, external, services, conntrack, own);
                 continue;
             }
             var headerLength = Ipv4Header.HeaderLength(ip);
@@ -112,7 +116,7 @@ internal sealed partial class ServiceNat(NodeContext ctx, IcmpResponder icmp)
             if (burst.Next[i] != NextStage.Ip4Input) continue;
             var ip = pool.Frame(burst.Handles[i])[Ethernet.HeaderLength..];
             var protocol = Ipv4Header.Protocol(ip);
-            if (protocol is not (Ipv4Header.ProtocolTcp or Ipv4Header.ProtocolUdp) || Ipv4Header.IsFragment(ip)) continue;
+            if (protocol is not (Ipv4Header.ProtocolTcp or Ipv4Header.ProtocolUdp) || !Ipv4Header.HasL4Header(ip)) continue;
             var l4 = ip[Ipv4Header.HeaderLength(ip)..];
             if (l4.Length < 4) continue;
             table.Prefetch(new FlowKey(Ipv4Header.Source(ip), burst.Address[i], BinaryPrimitives.ReadUInt16BigEndian(l4), BinaryPrimitives.ReadUInt16BigEndian(l4[2..]), protocol));

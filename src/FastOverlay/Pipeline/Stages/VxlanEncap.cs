@@ -114,9 +114,12 @@ internal sealed class VxlanEncap(NodeContext ctx, IcmpResponder icmp)
         var protocol = Unsafe.Add(ref p, Ipv4Header.OffsetProtocol);
         var ihl = (p & 0x0F) * 4;
         uint ports = 0;
-        // Ports only where they exist: TCP/UDP, and not in a non-first fragment (offset bits of the flags word).
+        // Ports only for TCP/UDP datagrams that are whole (neither MF nor an offset): the kernel's flow dissector
+        // stops before the ports of any fragment, the first included (no FLOW_DISSECTOR_F_PARSE_1ST_FRAG in
+        // skb_get_hash), so every fragment of a datagram gets one outer source port and reaches one worker on the
+        // receiving node, where the Service path matches later fragments to their first (FragmentTable).
         if ((protocol == Ipv4Header.ProtocolUdp || protocol == Ipv4Header.ProtocolTcp) &&
-            (Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref p, Ipv4Header.OffsetFlagsFragment)) & (BitConverter.IsLittleEndian ? 0xFF1F : 0x1FFF)) == 0 &&
+            (Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref p, Ipv4Header.OffsetFlagsFragment)) & (BitConverter.IsLittleEndian ? 0xFF3F : 0x3FFF)) == 0 &&
             ip.Length >= ihl + 4)
             ports = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref p, ihl));
         var h = BitOperations.Crc32C(0x5bd1e995u, addresses);

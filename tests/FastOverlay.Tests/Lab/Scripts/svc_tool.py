@@ -7,11 +7,12 @@
       Prints "serving NAME ..." once both sockets are bound.
   tcp HOST PORT [--count N] [--timeout S]
       N connections one after another: each reads the greeting, sends a line and checks its echo.
-  udp HOST PORT [--count N] [--interval S] [--timeout S] [--sport P] [--stamp]
+  udp HOST PORT [--count N] [--interval S] [--timeout S] [--sport P] [--stamp] [--size B]
       N datagrams (0: until killed) on a connected socket, each waiting for its own answer (matched by a sequence
       number, so a late answer is never taken for the next one). --sport binds one fixed source port for all of
       them (the 5-tuple a stale conntrack entry would catch); without it each datagram has a socket of its own.
-      --stamp prefixes each line with the send time (Unix seconds).
+      --stamp prefixes each line with the send time (Unix seconds). --size pads each datagram to B bytes (over
+      the MTU: sent, and echoed back, as IPv4 fragments); an answer whose padding came back changed is MISMATCH.
   hold HOST PORT --want NAME --count N --trigger FILE [--max-attempts M] [--timeout S]
       Connects until N connections greet with NAME (closing the others), prints "HOLDING ...", then echoes a line
       on every held connection, round after round, until FILE exists, then three more rounds. Prints
@@ -80,7 +81,7 @@ def serve(a):
         s.bind(("0.0.0.0", a.udp_port))
         ready.set()
         while True:
-            d, peer = s.recvfrom(4096)
+            d, peer = s.recvfrom(65535)
             text = d.decode(errors="replace").strip()
             extra = "" if text in ("", "x") else " " + text
             s.sendto(f"{a.name} {peer[0]}:{peer[1]}{extra}\n".encode(), peer)
@@ -148,7 +149,7 @@ def udp(a):
             s.connect((a.host, a.port))
         sent = time.time()
         seq = f"seq={i}"
-        line = udp_once(s, seq, a.timeout)
+        line = udp_once(s, seq, a.timeout, padding(a.size, seq))
         if fixed is None:
             s.close()
         word = line.split()[0] if line.split()[0] in CODES else "OK"
@@ -161,19 +162,27 @@ def udp(a):
     return first
 
 
-def udp_once(s, seq, timeout):
-    """Sends seq, waits for the answer that carries it; answers to earlier datagrams are skipped."""
+def padding(size, seq):
+    """Filler that makes "FILLER seq" size bytes long (empty when size is 0): varied, so a shifted or lost piece shows."""
+    n = size - len(seq) - 1
+    return "".join(chr(ord("a") + (k * 7) % 26) for k in range(n)) if n > 0 else ""
+
+
+def udp_once(s, seq, timeout, pad=""):
+    """Sends seq (after pad), waits for the answer that carries it; answers to earlier datagrams are skipped."""
     deadline = time.monotonic() + timeout
     try:
-        s.send(seq.encode())
+        s.send(((pad + " ") if pad else "").encode() + seq.encode())
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 return "TIMEOUT"
             s.settimeout(left)
-            answer = s.recv(4096).decode(errors="replace").strip()
+            answer = s.recv(65535).decode(errors="replace").strip()
             parts = answer.split()
             if parts and parts[-1] == seq:
+                if pad:
+                    return " ".join(parts[:-2]) if len(parts) >= 4 and parts[-2] == pad else f"MISMATCH padding of {seq}"
                 return " ".join(parts[:-1])
     except Exception as e:  # noqa: BLE001
         return failure(e)
@@ -263,6 +272,7 @@ def main():
             c.add_argument("--interval", type=float, default=0.0)
             c.add_argument("--sport", type=int, default=0)
             c.add_argument("--stamp", action="store_true")
+            c.add_argument("--size", type=int, default=0)
         if name == "hold":
             c.add_argument("--want", required=True)
             c.add_argument("--trigger", required=True)
