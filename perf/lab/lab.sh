@@ -43,6 +43,9 @@ environment:
   LAB_UNDERLAY_USO    off: tx-udp-segmentation off on the underlay veths, so UDP GSO sends are cut before the
                       "wire" as for a NIC without USO (the lab tests use it for their captures); default: as Linux gives it
   LAB_RUN_FLAGS       extra flags for `fastoverlay run` on both nodes (e.g. "--workers 1 --idle-spin-us 0")
+  LAB_HOST            1: each FastOverlay node gets a host port (Node.HostInterface fohost-fo; its peer fohost in the
+                      node's stack holds 10.244.N.0/32 and routes 10.244.0.0/16 and 10.96.0.0/12 through it), ip_forward on and
+                      flannel's ip-masq rule in an nftables table: the node reaches pods, pods reach the node and beyond
   LAB_CLIENT          1: the underlay is a bridge in a fabric namespace (<prefix>-f) joining the nodes and a client
                       namespace (<prefix>-c, 172.31.77.100/24, eth0) outside the cluster, with a route for the
                       LoadBalancer IPs 172.31.200.0/24 via node1 (172.31.77.1); default 0: one veth pair, no client
@@ -57,6 +60,7 @@ DLL=${FASTOVERLAY_DLL:-$REPO/src/FastOverlay.Cli/bin/Release/net10.0/fastoverlay
 READY_TIMEOUT=${LAB_READY_TIMEOUT:-60}
 
 NETWORK=10.244.0.0/16
+SERVICE_NET=10.96.0.0/12   # Kubernetes' default service CIDR: the lab's ClusterIPs
 UNDERLAY_NET=172.31.77
 PORT=8472
 VNI=1
@@ -185,6 +189,22 @@ make_fabric() {
   in_ns "$NS_C" ip route add "$LB_NET" via "$(public_ip 1)"
 }
 
+# LAB_HOST=1: what cbr0, the node's routes and flannel's --ip-masq give a flannel node, for FastOverlay's host port.
+# Names inside the node's namespace need no prefix: the namespace is the lab's own.
+host_port() {
+  local n=$1 ns
+  ns=$(ns_node "$n")
+  in_ns "$ns" ip link add fohost type veth peer name fohost-fo
+  offloads_off "$ns" fohost; offloads_off "$ns" fohost-fo
+  in_ns "$ns" ip link set fohost-fo up
+  in_ns "$ns" ip link set fohost up
+  in_ns "$ns" ip addr add "10.244.$n.0/32" dev fohost
+  in_ns "$ns" ip route add "$NETWORK" via "10.244.$n.1" dev fohost onlink src "10.244.$n.0"
+  in_ns "$ns" ip route add "$SERVICE_NET" via "10.244.$n.1" dev fohost onlink src "10.244.$n.0"   # the node's processes to ClusterIPs
+  in_ns "$ns" sysctl -qw net.ipv4.ip_forward=1
+  echo "table ip lab_masq { chain post { type nat hook postrouting priority srcnat; ip saddr $NETWORK ip daddr != $NETWORK oifname != \"fohost\" masquerade; }; }" | in_ns "$ns" nft -f -
+}
+
 write_config() {   # node N: the config `fastoverlay run` reads
   local n=$1 m
   m=$(other "$n")
@@ -194,7 +214,7 @@ write_config() {   # node N: the config `fastoverlay run` reads
   "SubnetLen": 24,
   "Backend": { "Type": "vxlan", "VNI": $VNI, "Port": $PORT },
   "Node": { "Name": "node$n", "PublicIP": "$(public_ip "$n")", "Subnet": "10.244.$n.0/24",
-            "VtepMAC": "$(vtep_mac "$n")", "Underlay": "$P-u$n",
+            "VtepMAC": "$(vtep_mac "$n")", "Underlay": "$P-u$n",$( [ "${LAB_HOST:-0}" = 1 ] && echo ' "HostInterface": "fohost-fo",' )
             "Pods": [ { "Interface": "$(veth_host "$n" 1)", "IP": "$(pod_ip "$n" 1)" },
                       { "Interface": "$(veth_host "$n" 2)", "IP": "$(pod_ip "$n" 2)" } ] },
   "Peers": [ { "Name": "node$m", "PublicIP": "$(public_ip "$m")", "Subnet": "10.244.$m.0/24", "VtepMAC": "$(vtep_mac "$m")" } ]
@@ -271,7 +291,7 @@ cmd_up() {
     make_pod "$n" 1; make_pod "$n" 2
   done
   for n in 1 2; do
-    if [ "$(node_mode "$n")" = kernel ]; then kernel_node "$n"; else write_config "$n"; fi
+    if [ "$(node_mode "$n")" = kernel ]; then kernel_node "$n"; else write_config "$n"; [ "${LAB_HOST:-0}" != 1 ] || host_port "$n"; fi
   done
   for n in 1 2; do
     [ "$(node_mode "$n")" = fastoverlay ] || continue

@@ -17,7 +17,7 @@ internal static class ConfigParser
     ];
     // flannel's vxlan backend keys (Documentation/backends.md).
     private static readonly string[] BackendKeys = ["Type", "VNI", "Port", "MTU", "GBP", "Learning", "DirectRouting"];
-    private static readonly string[] NodeKeys = ["Name", "PublicIP", "Subnet", "VtepMAC", "Underlay", "GatewayMAC", "Pods"];
+    private static readonly string[] NodeKeys = ["Name", "PublicIP", "Subnet", "VtepMAC", "Underlay", "HostInterface", "GatewayMAC", "Pods"];
     private static readonly string[] PodKeys = ["Interface", "IP"];
     private static readonly string[] PeerKeys = ["Name", "PublicIP", "Subnet", "VtepMAC"];
 
@@ -99,6 +99,7 @@ internal static class ConfigParser
         Subnet = n.Prefix("Subnet"),
         VtepMac = n.Mac("VtepMAC"),
         Underlay = n.OptionalString("Underlay"),
+        HostInterface = n.OptionalString("HostInterface"),
         GatewayMac = n.OptionalMac("GatewayMAC"),
         Pods = [.. n.Array("Pods").Select(p => ParsePod(new JsonFields(p.Element, p.Path, PodKeys)))],
     };

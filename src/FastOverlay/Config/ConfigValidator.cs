@@ -24,6 +24,11 @@ internal static class ConfigValidator
         CheckSubnet(node.Subnet, "Node.Subnet", config);
         CheckVtepMac(node.VtepMac, "Node.VtepMAC");
         if (node.Underlay is { } underlay) CheckInterface(underlay, "Node.Underlay", interfaces);
+        if (node.HostInterface is { } host)
+        {
+            CheckInterface(host, "Node.HostInterface", interfaces);
+            if (host == node.Underlay) throw new ConfigException("Node.HostInterface", $"'{host}' is the underlay (Node.Underlay)");
+        }
 
         var names = new Dictionary<string, string>(StringComparer.Ordinal) { [node.Name] = "Node.Name" };
         var publicIps = new Dictionary<Ipv4Address, string> { [node.PublicIp] = "Node.PublicIP" };
@@ -67,6 +72,7 @@ internal static class ConfigValidator
             CheckInterface(pod.Interface, $"{path}.Interface", interfaces);
             Unique(seenInterfaces, pod.Interface, $"{path}.Interface", $"'{pod.Interface}'");
             if (pod.Interface == node.Underlay) throw new ConfigException($"{path}.Interface", $"'{pod.Interface}' is the underlay (Node.Underlay)");
+            if (pod.Interface == node.HostInterface) throw new ConfigException($"{path}.Interface", $"'{pod.Interface}' is the host port (Node.HostInterface)");
             // The pitfall of REFERENCE.md: frames to an interface's own MAC are also taken by the node's kernel.
             if (interfaces.Mac(pod.Interface) == gatewayMac)
                 throw new ConfigException("Node.GatewayMAC", $"{gatewayMac} is the MAC of {pod.Interface}: the node's kernel would also route every frame pods send to the gateway; pick another (or omit it for the default)");

@@ -16,6 +16,7 @@ public sealed record NodeTemplate
     public Ipv4Prefix? Subnet { get; init; }
     public MacAddress? VtepMac { get; init; }
     public string? Underlay { get; init; }
+    public string? HostInterface { get; init; }
     public MacAddress? GatewayMac { get; init; }
     public IReadOnlyList<PodConfig> Pods { get; init; } = [];
 }
@@ -34,7 +35,7 @@ public sealed record EtcdNodeFile(EtcdFileSettings? Etcd, NodeTemplate Node)
     private static readonly string[] FromEtcd = ["Network", "SubnetLen", "SubnetMin", "SubnetMax", "Backend", "Peers", "EnableIPv4", "EnableIPv6", "IPv6Network", "IPv6SubnetLen", "IPv6SubnetMin", "IPv6SubnetMax", "EnableNFTables"];
     private static readonly string[] TopKeys = ["Etcd", "Node", "Services", "ServiceOptions", .. FromEtcd];
     private static readonly string[] EtcdKeys = ["Endpoints", "Prefix"];
-    private static readonly string[] NodeKeys = ["Name", "PublicIP", "Subnet", "VtepMAC", "Underlay", "GatewayMAC", "Pods"];
+    private static readonly string[] NodeKeys = ["Name", "PublicIP", "Subnet", "VtepMAC", "Underlay", "HostInterface", "GatewayMAC", "Pods"];
     private static readonly string[] PodKeys = ["Interface", "IP"];
 
     /// <summary>True when the file has a top-level "Etcd" key (then it is parsed here, not by the static-peers parser).</summary>
@@ -103,6 +104,7 @@ public sealed record EtcdNodeFile(EtcdFileSettings? Etcd, NodeTemplate Node)
                 Subnet = lease.Subnet,
                 VtepMac = lease.Attrs.VtepMac!.Value,
                 Underlay = underlay ?? Node.Underlay,
+                HostInterface = Node.HostInterface,
                 GatewayMac = Node.GatewayMac,
                 Pods = Node.Pods,
             },
@@ -118,6 +120,7 @@ public sealed record EtcdNodeFile(EtcdFileSettings? Etcd, NodeTemplate Node)
         Subnet = n.Has("Subnet") ? n.Prefix("Subnet") : null,
         VtepMac = n.OptionalMac("VtepMAC"),
         Underlay = n.OptionalString("Underlay"),
+        HostInterface = n.OptionalString("HostInterface"),
         GatewayMac = n.OptionalMac("GatewayMAC"),
         Pods = [.. n.Array("Pods").Select(p => new JsonFields(p.Element, p.Path, PodKeys)).Select(p => new PodConfig(p.String("Interface"), p.OptionalAddress("IP")))],
     };

@@ -5,7 +5,7 @@ using FastOverlay.Wire;
 namespace FastOverlay.Config;
 
 /// <summary>A loaded configuration in the data plane's terms: the node's options, its peers and its pods.</summary>
-public sealed record NodePlan(NodeOptions Options, IReadOnlyList<Peer> Peers, IReadOnlyList<PodConfig> Pods, string? UnderlayInterface)
+public sealed record NodePlan(NodeOptions Options, IReadOnlyList<Peer> Peers, IReadOnlyList<PodConfig> Pods, string? UnderlayInterface, string? HostInterface = null)
 {
     public static NodePlan From(OverlayConfig config)
     {
@@ -24,6 +24,6 @@ public sealed record NodePlan(NodeOptions Options, IReadOnlyList<Peer> Peers, IR
             UnderlayMtu = (config.Backend.Mtu ?? ConfigLoader.DefaultMtu) + VxlanHeader.OverheadIpv4,
         };
         var peers = config.Peers.Select(p => new Peer(p.Name, p.PublicIp, p.Subnet, p.VtepMac)).ToArray();
-        return new NodePlan(options, peers, config.Node.Pods, node.Underlay);
+        return new NodePlan(options, peers, config.Node.Pods, node.Underlay, node.HostInterface);
     }
 }

@@ -45,6 +45,11 @@ public sealed record NodeConfig
     public required Ipv4Prefix Subnet { get; init; }
     public required MacAddress VtepMac { get; init; }
     public string? Underlay { get; init; }
+    /// <summary>
+    /// The forwarder's end of a veth pair whose other end is the node's own network stack (what cbr0 is to flannel):
+    /// host processes reach pods through it, and pods reach the node and everything outside the cluster. Null: none.
+    /// </summary>
+    public string? HostInterface { get; init; }
     /// <summary>The MAC pods see for their gateway; by default derived from the gateway address (see ConfigLoader).</summary>
     public MacAddress? GatewayMac { get; init; }
     public IReadOnlyList<PodConfig> Pods { get; init; } = [];

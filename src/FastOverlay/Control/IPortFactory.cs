@@ -53,6 +53,7 @@ public sealed class SocketPortFactory(AfPacketOptions? podOptions = null, UdpUnd
     /// </summary>
     public IPacketPort OpenPod(string interfaceName, PacketPool pool)
     {
+        ArpIgnore.Set(interfaceName);
         var options = podOptions ?? new AfPacketOptions();
         if (workers == 1) return new AfPacketPort(interfaceName, pool, options);
         options = options with { Fanout = true, BlockCount = Math.Max(8, options.BlockCount / workers) };

@@ -89,14 +89,21 @@ public sealed partial class NodeController : IDisposable
                     }
                 }
                 if (external is not null) opened.Add(external);
-                var worker = new NodeWorker(w, pool, underlay) { External = external };
+                // The host port is a veth like a pod's, opened the same way (vnet header, fanout over the workers).
+                IPacketPort? host = null;
+                if (plan.HostInterface is { } hostInterface)
+                {
+                    host = factory.OpenPod(hostInterface, pool);
+                    opened.Add(host);
+                }
+                var worker = new NodeWorker(w, pool, underlay) { External = external, Host = host };
                 foreach (var pod in plan.Pods)
                 {
                     var port = factory.OpenPod(pod.Interface, pool);
                     opened.Add(port);
                     worker.Pods[pod.Interface] = port;
                 }
-                var state = ForwardingState.Build(plan.Options, underlay, Attachments(plan, worker.Pods), plan.Peers, services: services, conntrack: conntrack, external: external);
+                var state = ForwardingState.Build(plan.Options, underlay, Attachments(plan, worker.Pods), plan.Peers, services: services, conntrack: conntrack, external: external, host: host);
                 worker.Forwarder = new NodeForwarder(pool, state, exchange: exchange, worker: w);
                 all[w] = worker;
             }
@@ -196,7 +203,7 @@ public sealed partial class NodeController : IDisposable
                     }
                 }
                 built[w] = (ports, ForwardingState.Build(plan.Options, worker.Underlay, Attachments(plan, ports), plan.Peers, previous: worker.Forwarder.State,
-                    services: services, conntrack: conntrack, external: worker.External));
+                    services: services, conntrack: conntrack, external: worker.External, host: worker.Host));
             }
         }
         catch
@@ -263,6 +270,7 @@ public sealed partial class NodeController : IDisposable
         Check(a.VtepMac, b.VtepMac, "Node.VtepMAC");
         Check(a.GatewayMac, b.GatewayMac, "Node.GatewayMAC");
         Check(a.Underlay, b.Underlay, "Node.Underlay");
+        Check(a.HostInterface, b.HostInterface, "Node.HostInterface");
         if (!connectionTables) return;
         // The connection tables were preallocated with these, and live flows were translated to this address.
         var (o, p) = (current.ServiceOptions, next.ServiceOptions);
@@ -293,6 +301,7 @@ public sealed partial class NodeController : IDisposable
                 foreach (var port in worker.Pods.Values) (port as IDisposable)?.Dispose();
                 (worker.Underlay as IDisposable)?.Dispose();
                 (worker.External as IDisposable)?.Dispose();
+                (worker.Host as IDisposable)?.Dispose();
                 worker.Retired.Clear();
                 worker.Pods.Clear();
             }

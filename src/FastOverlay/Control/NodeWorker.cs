@@ -22,9 +22,11 @@ public sealed class NodeWorker
     public IPacketPort Underlay { get; }
     /// <summary>The worker's socket for NodePort and external-address traffic from outside (null where the factory has none).</summary>
     public IPacketPort? External { get; internal set; }
+    /// <summary>The worker's socket on the host port (Node.HostInterface), opened at start; null without one.</summary>
+    public IPacketPort? Host { get; internal set; }
     public NodeForwarder Forwarder { get; internal set; } = null!;
     internal Dictionary<string, IPacketPort> Pods { get; } = new(StringComparer.Ordinal);
     internal List<(long Version, IPacketPort Port)> Retired { get; } = [];
 
-    internal IEnumerable<IPacketPort> Ports => [Underlay, .. External is null ? [] : new[] { External }, .. Pods.Values, .. Retired.Select(r => r.Port)];
+    internal IEnumerable<IPacketPort> Ports => [Underlay, .. External is null ? [] : new[] { External }, .. Host is null ? [] : new[] { Host }, .. Pods.Values, .. Retired.Select(r => r.Port)];
 }

@@ -18,8 +18,9 @@ public sealed class ForwardingState
     public const int UnderlayPort = 0;
 
     private ForwardingState(NodeOptions node, RouteTable routes, PeerTable peers, EncapTemplate[] templates, IPacketPort?[] ports, uint[] portAddresses, long version,
-        ServiceTable services, ConntrackSet? conntrack, int externalPort)
+        ServiceTable services, ConntrackSet? conntrack, int externalPort, int hostPort)
     {
+        HostPort = hostPort;
         Services = services;
         Conntrack = conntrack;
         ExternalPort = externalPort;
@@ -47,6 +48,10 @@ public sealed class ForwardingState
     public ConntrackSet? Conntrack { get; }
     /// <summary>The port id of the external port (NodePort and external-address traffic from outside), or -1.</summary>
     public int ExternalPort { get; }
+    /// <summary>The port id of the host port (the node's own stack), or -1: then nothing outside the cluster is reachable.</summary>
+    public int HostPort { get; }
+    /// <summary>The node's own address on the overlay (the subnet's first address), behind the host port.</summary>
+    public uint HostAddress => Node.Subnet.First;
 
     public int PortId(IPacketPort port) => Array.IndexOf(Ports, port);
 
@@ -55,7 +60,7 @@ public sealed class ForwardingState
     /// leave a stale route behind, flannel #2554). Unchanged routes keep their table chunks; ports keep their ids.
     /// </summary>
     public static ForwardingState Build(NodeOptions node, IPacketPort underlay, IReadOnlyList<PodAttachment> pods, IReadOnlyList<Peer> peers, IReadOnlyList<(Ipv4Prefix Prefix, RouteKind Kind)>? extraRoutes = null, ForwardingState? previous = null,
-        ServiceTable? services = null, ConntrackSet? conntrack = null, IPacketPort? external = null)
+        ServiceTable? services = null, ConntrackSet? conntrack = null, IPacketPort? external = null, IPacketPort? host = null)
     {
         node.Validate();
         var peerTable = new PeerTable(peers);
@@ -76,6 +81,7 @@ public sealed class ForwardingState
         CheckNoOverlap(peerTable);
 
         var attached = external is null ? pods : [.. pods, new PodAttachment(external)];
+        if (host is not null) attached = [.. attached, new PodAttachment(host)];
         var ports = AssignPorts(underlay, attached, previous);
         var portAddresses = new uint[ports.Length];
         var desired = new Dictionary<Ipv4Prefix, uint>
@@ -94,6 +100,15 @@ public sealed class ForwardingState
         }
         for (var i = 0; i < peerTable.Count; i++)
             desired[peerTable[i].Subnet] = RouteTarget.Encode(RouteKind.Peer, i);
+        var hostPort = host is null ? -1 : Array.IndexOf(ports, host);
+        if (host is not null)
+        {
+            // What cbr0 and the node's routes give flannel's pods: the node's stack at its overlay address, and the
+            // default route through it (the node forwards, and masquerades what leaves the cluster).
+            portAddresses[hostPort] = node.Subnet.First;
+            desired[new Ipv4Prefix(node.Subnet.First, 32)] = RouteTarget.Encode(RouteKind.Host);
+            desired[new Ipv4Prefix(0, 0)] = RouteTarget.Encode(RouteKind.Host);
+        }
         if (extraRoutes is not null)
         {
             foreach (var (prefix, kind) in extraRoutes) desired.TryAdd(prefix, RouteTarget.Encode(kind));
@@ -112,7 +127,7 @@ public sealed class ForwardingState
         services ??= ServiceTable.Empty;
         if (!services.IsEmpty && conntrack is null) throw new ArgumentException("a state with Services needs a connection-tracking set");
         return new ForwardingState(node, builder.Build(), peerTable, templates, ports, portAddresses, (previous?.Version ?? 0) + 1,
-            services, conntrack, external is null ? -1 : Array.IndexOf(ports, external));
+            services, conntrack, external is null ? -1 : Array.IndexOf(ports, external), hostPort);
     }
 
     /// <summary>Sorted by first address, two subnets overlap only if neighbours do: O(n log n), 10,000 etcd peers (issue 9) made the pairwise check 50M comparisons per rebuild.</summary>

@@ -10,6 +10,11 @@ internal sealed class PortBindings
 {
     private uint[] _ip = [];
     private ulong[] _mac = [];
+    /// <summary>
+    /// The host port: the node's stack sends from its own addresses and forwards for others (replies of a node
+    /// service, traffic routed in from outside), so no source is pinned there, as the kernel does not pin cbr0's.
+    /// </summary>
+    private int _host = -1;
 
     public uint Ip(int port) => (uint)port < (uint)_ip.Length ? _ip[port] : 0;
     public ulong Mac(int port) => (uint)port < (uint)_mac.Length ? _mac[port] : 0;
@@ -28,6 +33,7 @@ internal sealed class PortBindings
         }
         _ip = ip;
         _mac = mac;
+        _host = state.HostPort;
     }
 
     /// <summary>The port that owns an address, or -1.</summary>
@@ -61,6 +67,7 @@ internal sealed class PortBindings
     public bool CheckIpv4(int port, uint source, ulong ethernetSource)
     {
         if ((uint)port >= (uint)_ip.Length) return false;
+        if (port == _host) return true;
         var ip = _ip[port];
         if (ip != 0 && ip != source) return false;
         var mac = _mac[port];

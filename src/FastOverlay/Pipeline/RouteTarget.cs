@@ -13,6 +13,11 @@ public enum RouteKind : byte
     Local = 4,
     /// <summary>Deliberately unreachable.</summary>
     Blackhole = 5,
+    /// <summary>
+    /// The node's own stack, through the host port: its overlay address (the subnet's first address, as flannel puts
+    /// on flannel.1) and everything outside the cluster (the default route), reached at that address as next hop.
+    /// </summary>
+    Host = 6,
 }
 
 /// <summary>Packs what a route leads to into the route table's 24-bit value: 4 bits of kind, 20 of index.</summary>

@@ -69,6 +69,9 @@ public sealed class ConfigValidationTests
     [InlineData("Node.Pods[0].Interface", "\"../etc\"", "Node.Pods[0].Interface: '../etc' is not a valid interface name")]
     [InlineData("Node.Pods[0].Interface", "\"eth0\"", "Node.Pods[0].Interface: 'eth0' is the underlay (Node.Underlay)")]
     [InlineData("Node.Underlay", "\"eth9\"", "Node.Underlay: no interface 'eth9' on this node")]
+    [InlineData("Node.HostInterface", "\"fohost-nope\"", "Node.HostInterface: no interface 'fohost-nope' on this node")]
+    [InlineData("Node.HostInterface", "\"eth0\"", "Node.HostInterface: 'eth0' is the underlay (Node.Underlay)")]
+    [InlineData("Node.HostInterface", "\"veth-pod1\"", "Node.Pods[0].Interface: 'veth-pod1' is the host port (Node.HostInterface)")]
     [InlineData("Node.Pods", """[ { "Interface": "veth-pod1", "IP": "10.244.1.2" }, { "Interface": "veth-pod1", "IP": "10.244.1.3" } ]""", "Node.Pods[1].Interface: 'veth-pod1' is also Node.Pods[0].Interface")]
     [InlineData("Node.Pods", """[ { "Interface": "veth-pod1", "IP": "10.244.1.2" }, { "Interface": "veth-pod2", "IP": "10.244.1.2" } ]""", "Node.Pods[1].IP: 10.244.1.2 is also Node.Pods[0].IP")]
     public void A_broken_rule_names_its_field(string path, string? value, string expected)
@@ -86,6 +89,13 @@ public sealed class ConfigValidationTests
     {
         var error = Assert.Throws<ConfigException>(() => ConfigFixture.Load(ConfigFixture.With("Peers", peers)));
         Assert.StartsWith(expected, error.Message);
+    }
+
+    [Fact]
+    public void A_host_interface_reaches_the_plan_and_is_optional()
+    {
+        Assert.Equal("veth-pod2", NodePlan.From(ConfigFixture.Load(ConfigFixture.With("Node.HostInterface", "\"veth-pod2\""))).HostInterface);
+        Assert.Null(NodePlan.From(ConfigFixture.Load(ConfigFixture.Example)).HostInterface);
     }
 
     [Fact]

@@ -15,8 +15,9 @@ internal sealed class LabRun : IDisposable
     private readonly ITestOutputHelper? _output;
     private bool _disposed;
 
-    private LabRun(string mode, string prefix, ITestOutputHelper? output, string offloads, bool client)
+    private LabRun(string mode, string prefix, ITestOutputHelper? output, string offloads, bool client, bool host = false)
     {
+        Host = host;
         Mode = mode;
         Offloads = offloads;
         Client = client;
@@ -29,6 +30,8 @@ internal sealed class LabRun : IDisposable
     public string Offloads { get; }
     /// <summary>LAB_CLIENT=1: the underlay is a bridge (namespace f) with a client outside the cluster (namespace c).</summary>
     public bool Client { get; }
+    /// <summary>LAB_HOST=1: each node's stack is behind a host port (Node.HostInterface), with ip_forward and masquerade.</summary>
+    public bool Host { get; }
     public string Prefix { get; }
     public string StateDir => $"/tmp/fastoverlay-lab.{Prefix}";
 
@@ -41,11 +44,12 @@ internal sealed class LabRun : IDisposable
         // Captures must see wire-sized datagrams: UDP GSO sends are cut before the underlay veth, as for a NIC.
         ["LAB_UNDERLAY_USO"] = "off",
         ["LAB_CLIENT"] = Client ? "1" : "0",
+        ["LAB_HOST"] = Host ? "1" : "0",
     };
 
-    public static LabRun Up(string mode, ITestOutputHelper? output, bool start = true, string offloads = "default", bool client = false)
+    public static LabRun Up(string mode, ITestOutputHelper? output, bool start = true, string offloads = "default", bool client = false, bool host = false)
     {
-        var lab = new LabRun(mode, NewPrefix(), output, offloads, client);
+        var lab = new LabRun(mode, NewPrefix(), output, offloads, client, host);
         try
         {
             var up = lab.Script(UpTimeout, start ? ["up", mode] : ["up", mode, "--no-start"]);

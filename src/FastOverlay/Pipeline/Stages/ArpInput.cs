@@ -34,8 +34,12 @@ internal sealed class ArpInput(NodeContext ctx)
 
             // A pod may speak ARP only for its own address and MAC: refuse replies or announcements that claim
             // another pod's address (ARP spoofing, which a plain bridge lets through).
-            var foreign = senderIp != 0 && (!node.Subnet.Contains(senderIp) || senderIp == node.GatewayIp || senderIp == node.VtepIp);
-            if (foreign || !ctx.Bindings.CheckArp(port, senderIp, senderMac.Value, Ethernet.Source(frame).Value))
+            // The node's stack asks for the gateway from whatever address the packet it routes has (arp_announce 0):
+            // from the host port a sender outside the subnet is answered, but not learned. The subnet's first
+            // address is the VTEP's without a host port, and the node stack's behind it.
+            var fromHost = port == ctx.State.HostPort;
+            var foreign = senderIp != 0 && (!node.Subnet.Contains(senderIp) || senderIp == node.GatewayIp || (senderIp == node.VtepIp && !fromHost));
+            if (foreign ? !fromHost : !ctx.Bindings.CheckArp(port, senderIp, senderMac.Value, Ethernet.Source(frame).Value))
             {
                 burst.SetDrop(i, DropReason.ArpSpoofed);
                 continue;
@@ -43,7 +47,7 @@ internal sealed class ArpInput(NodeContext ctx)
 
             // RFC 826 merge: learn the sender when it belongs to our subnet and is not one of our own addresses.
             // An ARP probe (sender 0.0.0.0, RFC 5227) teaches nothing.
-            if (senderIp != 0 && !senderMac.IsMulticast)
+            if (senderIp != 0 && !senderMac.IsMulticast && !foreign)
             {
                 ctx.Arp.Learn(senderIp, senderMac, port, ctx.Now);
                 ctx.Exchange?.Publish(ctx.Worker, new NeighbourUpdate(senderIp, senderMac.Value, port));
@@ -52,7 +56,7 @@ internal sealed class ArpInput(NodeContext ctx)
                 Release(senderIp);
             }
 
-            if (op == ArpPacket.OpRequest && Answers(node, targetIp, senderIp))
+            if (op == ArpPacket.OpRequest && Answers(node, targetIp, senderIp, ctx.State.HostPort >= 0))
             {
                 var l3 = frame[burst.L3Offset[i]..];
                 ArpPacket.Write(l3, ArpPacket.OpReply, node.GatewayMac, targetIp, senderMac, senderIp);
@@ -75,9 +79,11 @@ internal sealed class ArpInput(NodeContext ctx)
         }
     }
 
-    private static bool Answers(NodeOptions node, uint target, uint sender)
+    private static bool Answers(NodeOptions node, uint target, uint sender, bool host)
     {
         if (target == node.GatewayIp) return true;
+        // The node's overlay address lives behind the host port: pods reach it through us, as any address off their port.
+        if (host && target == node.Subnet.First && sender != 0 && target != sender) return true;
         // Proxy ARP for the rest of the subnet, but never for the asker's own address nor for an ARP probe
         // (sender 0.0.0.0, RFC 5227 duplicate address detection: answering it would make every address look
         // taken), nor for the subnet's network and broadcast addresses.

@@ -79,6 +79,13 @@ internal sealed class Ip4Input(NodeContext ctx, IcmpResponder icmp)
                     burst.Next[i] = NextStage.VxlanEncap;
                     burst.Value[i] = (uint)RouteTarget.Index(value);
                     break;
+                // Not back out of the port it came in by (a loop through the node's stack), except our own ICMP errors.
+                case RouteKind.Host when ctx.State.HostPort >= 0 && (pool.Meta(h).InPort != ctx.State.HostPort || (pool.Meta(h).Flags & PacketFlags.Generated) != 0):
+                    // Resolved like a pod, at the node's overlay address (the kernel answers ARP for it there).
+                    burst.Next[i] = NextStage.Ip4Rewrite;
+                    burst.OutPort[i] = (ushort)ctx.State.HostPort;
+                    burst.Address[i] = ctx.State.HostAddress;
+                    break;
                 default:
                     icmp.SendError(h, Icmpv4.TypeDestinationUnreachable, Icmpv4.CodeHostUnreachable, 0);
                     burst.SetDrop(i, DropReason.NoRoute);
