@@ -18,8 +18,7 @@ public sealed class HostPortLabTests(ITestOutputHelper output)
     {
         ServiceLab.Require("nft", "iperf3", "ss");
         using var lab = LabRun.Up("fastoverlay", output, offloads: offloads, client: true, host: true);
-        lab.Serve("p11", "p21");
-        ServeIn(lab, "n1", "n2", "c");
+        lab.Serve("p11", "p21", "n1", "n2", "c");
 
         // Host processes (kubelet's probes) to a local and a remote pod: they come from the node's overlay address.
         foreach (var pod in new[] { "p11", "p21" })
@@ -51,8 +50,7 @@ public sealed class HostPortLabTests(ITestOutputHelper output)
     {
         ServiceLab.Require("nft");
         using var lab = LabRun.Up("fastoverlay", output, client: true, host: true);
-        lab.Serve("p12", "p22");
-        ServeIn(lab, "n2");
+        lab.Serve("p12", "p22", "n2");
         const string Web = "10.96.0.12", Api = "10.96.0.1";
         lab.ApplyServices(
             new { Name = "web", ClusterIP = Web, Ports = new[] { ServiceLab.Port("http", "TCP", 80, ServiceLab.ServerTcpPort) }, Endpoints = ServiceLab.Endpoints("p12", "p22") },
@@ -67,13 +65,6 @@ public sealed class HostPortLabTests(ITestOutputHelper output)
         Assert.True(web.AllOk && web.ByBackend.Count == 2, $"node1's processes through ClusterIP {Web}: {web}");
         foreach (var client in new[] { "p11", "p21" })
             Expect(lab.SvcTcp(client, Api, 443, count: 3), "n2", null);
-    }
-
-    private static void ServeIn(LabRun lab, params string[] namespaces)
-    {
-        var servers = namespaces.Select(ns => (Ns: ns, Process: lab.Spawn(ns, "python3", "-u", ServiceLab.Tool, "serve", ns))).ToList();
-        foreach (var (ns, server) in servers)
-            Assert.True(server.WaitForOutput($"serving {ns}", TimeSpan.FromSeconds(30)), $"svc_tool serve did not start in {ns}: {server.Output}");
     }
 
     private static void Expect(SvcRun run, string server, string? seen)

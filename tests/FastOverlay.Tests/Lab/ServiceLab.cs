@@ -65,7 +65,8 @@ internal static class ServiceLab
     }
 
     /// <summary>
-    /// svc_tool.py serve in each pod, named after the pod, listening on TCP 8080 and UDP 5353 (killed with the lab).
+    /// svc_tool.py serve in each pod (or other lab namespace: n1, c), named after it, listening on TCP 8080 and UDP 5353
+    /// (killed with the lab).
     /// </summary>
     public static void Serve(this LabRun lab, params string[] pods)
     {

@@ -45,9 +45,12 @@ internal sealed class ServiceHarness
         NodeHarness.UdpFrame(NodeHarness.PodMac(pod), NodeHarness.GatewayMac, NodeHarness.PodIp(pod).Value, dst, payload, sport: sport, dport: dport);
 
     /// <summary>Sends one frame from a pod, polls, and returns what each pod port received.</summary>
-    public List<byte[]>[] Send(int pod, byte[] frame)
+    public List<byte[]>[] Send(int pod, byte[] frame) => SendAll(pod, [frame]);
+
+    /// <summary>Sends frames from a pod in one burst, polls once, and returns what each pod port received.</summary>
+    public List<byte[]>[] SendAll(int pod, IEnumerable<byte[]> frames)
     {
-        H.Inject(pod, frame);
+        foreach (var f in frames) H.Inject(pod, f);
         H.Node.Poll();
         var result = new List<byte[]>[H.PodPorts.Length];
         for (var p = 0; p < result.Length; p++) result[p] = H.Drain(p);

@@ -65,15 +65,6 @@ public class ServiceNatFragmentTests
         return (src, dst, [.. udp]);
     }
 
-    private static List<byte[]>[] SendAll(ServiceHarness s, int pod, IEnumerable<byte[]> frames)
-    {
-        foreach (var f in frames) s.H.Inject(pod, f);
-        s.H.Node.Poll();
-        var result = new List<byte[]>[s.H.PodPorts.Length];
-        for (var p = 0; p < result.Length; p++) result[p] = s.H.Drain(p);
-        return result;
-    }
-
     private static int Receiver(List<byte[]>[] received) => Array.FindIndex(received, r => r.Count > 0);
 
     [Fact]
@@ -85,7 +76,7 @@ public class ServiceNatFragmentTests
 
         var sent = Fragments(NodeHarness.PodMac(0), NodeHarness.GatewayMac, client, Vip.Value, 41000, 53, id: 0x1234);
         Assert.Equal(3, sent.Count);
-        var received = SendAll(s, 0, sent);
+        var received = s.SendAll(0, sent);
         var backend = Receiver(received);
         Assert.True(backend is 1 or 2, "delivered to an endpoint");
         Assert.Equal(3, received[backend].Count);
@@ -98,7 +89,7 @@ public class ServiceNatFragmentTests
 
         // The backend answers with a fragmented datagram: it comes back from the service address.
         var reply = Fragments(NodeHarness.PodMac(backend), NodeHarness.GatewayMac, backendIp, client, 5353, 41000, id: 0x0777, payload: 4000, seed: 9);
-        var back = SendAll(s, backend, reply)[0];
+        var back = s.SendAll(backend, reply)[0];
         Assert.Equal(reply.Count, back.Count);
         var (rsrc, rdst, rudp) = Reassemble(back);
         Assert.Equal((Vip.Value, client), (rsrc, rdst));
@@ -122,8 +113,8 @@ public class ServiceNatFragmentTests
         // Two datagrams from two source ports (two flows, possibly two backends), fragments interleaved over two polls.
         var a = Fragments(NodeHarness.PodMac(0), NodeHarness.GatewayMac, client, Vip.Value, 42001, 53, id: 100);
         var b = Fragments(NodeHarness.PodMac(0), NodeHarness.GatewayMac, client, Vip.Value, 42002, 53, id: 101, seed: 5);
-        var first = SendAll(s, 0, [a[0], b[0]]);
-        var second = SendAll(s, 0, [b[1], a[1], b[2], a[2]]);
+        var first = s.SendAll(0, [a[0], b[0]]);
+        var second = s.SendAll(0, [b[1], a[1], b[2], a[2]]);
         var all = new List<byte[]>();
         for (var p = 1; p < first.Length; p++) all.AddRange(first[p].Concat(second[p]));
         Assert.Equal(6, all.Count);
@@ -146,12 +137,12 @@ public class ServiceNatFragmentTests
         var client = NodeHarness.PodIp(0).Value;
 
         var toService = Fragments(NodeHarness.PodMac(0), NodeHarness.GatewayMac, client, Vip.Value, 43000, 53, id: 7);
-        var received = SendAll(s, 0, toService.Skip(1));
+        var received = s.SendAll(0, toService.Skip(1));
         Assert.All(received, r => Assert.Empty(r));
         Assert.Equal(2, s.H.Node.Counters.Drops(DropReason.ServiceFragmentUnmatched));
 
         var plain = Fragments(NodeHarness.PodMac(0), NodeHarness.GatewayMac, client, NodeHarness.PodIp(2).Value, 43000, 9999, id: 8);
-        var delivered = SendAll(s, 0, plain)[2];
+        var delivered = s.SendAll(0, plain)[2];
         Assert.Equal(plain.Count, delivered.Count);
         for (var k = 0; k < plain.Count; k++)
             Assert.Equal(plain[k].AsSpan(Ethernet.HeaderLength + 12, 8).ToArray(), delivered[k].AsSpan(Ethernet.HeaderLength + 12, 8).ToArray());
@@ -164,7 +155,7 @@ public class ServiceNatFragmentTests
         var s = new ServiceHarness();
         s.Publish(Web());
         var frames = Fragments(NodeHarness.PodMac(0), NodeHarness.GatewayMac, NodeHarness.PodIp(0).Value, Vip.Value, 44000, 53, id: 9);
-        var received = SendAll(s, 0, frames);
+        var received = s.SendAll(0, frames);
         // The first fragment gets the port-unreachable (to the client, pod 0); the rest cannot be translated.
         Assert.All(received.Skip(1), r => Assert.Empty(r));
         Assert.Equal(1, s.H.Node.Counters.Drops(DropReason.ServiceNoEndpoints));
